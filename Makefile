@@ -1,0 +1,42 @@
+# approxmac — see README.md. Every target below `setup` runs inside .venv/.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := iverilog verilator qflow-tech-osu018 opensta
+# pytest-xdist workers; CI machines have 2 cores.
+JOBS ?= auto
+
+.PHONY: setup test test-fast verilog report bench errors clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@bash .ci/apt-install $(APT_PACKAGES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) tests
+
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) -m "not cosim and not slow" tests
+
+verilog: setup
+	$(VENV)/bin/approxmac verilog mitch_mul --n 16 --w 6 --variant trunc --signed none -o build/verilog
+
+errors: setup
+	$(VENV)/bin/approxmac errors --n 16 --w 2..16 --variant trunc --json build/report/errors_trunc.json
+	$(VENV)/bin/approxmac errors --n 16 --w 2..16 --variant unbiased --json build/report/errors_unbiased.json
+
+report: setup
+	$(VENV)/bin/approxmac report
+
+bench: setup
+	$(VENV)/bin/approxmac bench
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,53 @@
+"""Throughput benchmarks, printed side by side in one run (figures, not pass/fail tests)."""
+
+import time
+
+import numpy as np
+
+from golden.mitchell import mitch_mul
+
+
+def _rate(fn, count, repeat=3):
+    best = min(_timed(fn) for _ in range(repeat))
+    return count / best
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_golden(vectors, n=16, w=6, seed=1):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 1 << n, vectors, dtype=np.int64)
+    b = rng.integers(0, 1 << n, vectors, dtype=np.int64)
+    exact = _rate(lambda: a * b, vectors)
+    rows = []
+    for variant in ("trunc", "unbiased"):
+        rate = _rate(lambda: mitch_mul(a, b, n=n, w=w, variant=variant), vectors)
+        rows.append((f"golden mitch_mul n={n} w={w} {variant}", rate, rate / exact))
+    return exact, rows
+
+
+def bench_cosim(vectors, n=16, w=6, seed=1):
+    from hdl.mitchell import MitchMul
+    from sim.runner import run_cosim
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 1 << n, vectors, dtype=np.int64)
+    b = rng.integers(0, 1 << n, vectors, dtype=np.int64)
+    unit = MitchMul(n=n, w=w)
+    t = time.perf_counter()
+    checked = run_cosim(unit, "combinational", inputs={"a": a, "b": b},
+                        expected={"p": mitch_mul(a, b, n=n, w=w)}, tag="_bench")
+    return checked / (time.perf_counter() - t)
+
+
+def run_bench(vectors=2_000_000, cosim_vectors=50_000):
+    exact, rows = bench_golden(vectors)
+    print(f"{'benchmark':<40} {'ops/s':>14} {'ratio':>8}")
+    print(f"{'numpy exact int64 a*b (reference)':<40} {exact:>14.3e} {1.0:>8.3f}")
+    for name, rate, ratio in rows:
+        print(f"{name:<40} {rate:>14.3e} {ratio:>8.3f}")
+    rate = bench_cosim(cosim_vectors)
+    print(f"{'cocotb+Icarus cosim mitch_mul n=16 w=6':<40} {rate:>14.3e} {'':>8}  (vectors/s, incl. build)")

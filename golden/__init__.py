@@ -1,0 +1,1 @@
+"""approxmac: golden."""

@@ -1,0 +1,1 @@
+"""cocotb test modules, one per port protocol."""
