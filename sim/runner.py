@@ -38,13 +38,20 @@ def run_cosim(component, bench, *, inputs, expected, tag="", extra_env=None):
     np.savez(vectors, **arrays)
 
     runner = get_runner("icarus")
-    runner.build(verilog_sources=[source], hdl_toplevel=component.name, build_dir=work,
+    runner.build(sources=[source], hdl_toplevel=component.name, build_dir=work,
                  timescale=("1ns", "1ps"), always=True, log_file=work / "build.log")
     env = {"APPROXMAC_VECTORS": str(vectors), "APPROXMAC_REPORT": str(work / "report.txt")}
     env.update(extra_env or {})
-    results = runner.test(test_module=f"sim.benches.{bench}", hdl_toplevel=component.name,
-                          build_dir=work, test_dir=work, extra_env=env,
-                          results_xml=str(work / "results.xml"), log_file=work / "sim.log")
+    results = work / "results.xml"
+    results.unlink(missing_ok=True)
+    try:
+        runner.test(test_module=f"sim.benches.{bench}", hdl_toplevel=component.name,
+                    build_dir=work, test_dir=work, extra_env=env,
+                    results_xml=str(results), log_file=work / "sim.log")
+    except SystemExit:
+        pass  # the runner exits when a cocotb test fails; the results file says which
+    if not results.exists():
+        raise CosimFailure(f"{component.name}: the simulation did not run (log: {work / 'sim.log'})")
     tests, fails = get_results(results)
     report = (work / "report.txt").read_text() if (work / "report.txt").exists() else ""
     if tests == 0 or fails:
