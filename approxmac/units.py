@@ -34,16 +34,26 @@ class Unit:
                                  f"it takes {', '.join(sorted(known)) or 'none'}")
         values = {p.name: p.default for p in self.params}
         values.update(params)
+        # None means "not given": the component's own default applies.
+        values = {k: v for k, v in values.items() if v is not None}
         module, cls = self.component.split(":")
         mod = __import__(f"hdl.{module}", fromlist=[cls])
         return getattr(mod, cls)(**values)
 
 
-def _mitch(n=16, w=6):
+def _mitch(n=16, w=6, signed="none"):
     return (Param("n", int, n, "operand width N (4..32)"),
             Param("w", int, w, "significant bits kept per operand, leading one included (2..N)"),
             Param("variant", str, "trunc", "fraction truncation", VARIANTS),
-            Param("signed", str, "none", "sign handling", SIGNED_MODES))
+            Param("signed", str, signed, "sign handling", SIGNED_MODES))
+
+
+def _mitch_bf16(w=6):
+    return (Param("w", int, w, "significand bits kept per operand, leading one included (2..8)"),
+            Param("variant", str, "trunc", "fraction truncation", VARIANTS))
+
+
+ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (2N..64; None = 2N+8, at most 64)")
 
 
 REGISTERED = Param("registered", bool, False, "add one output register stage (clk, rst)")
@@ -51,6 +61,30 @@ REGISTERED = Param("registered", bool, False, "add one output register stage (cl
 UNITS = {u.name: u for u in [
     Unit("mitch_mul", "Mitch-w logarithmic multiplier, p = mitch_mul(a, b)",
          "mitchell:MitchMul", _mitch() + (REGISTERED,)),
+    Unit("bf16_mul", "exact bf16 x bf16 -> fp32 multiplier, p = bf16_mul(a, b)", "bf16_mul:Bf16Mul"),
+    Unit("fp32_add", "RNE fp32 adder (FTZ), s = fp32_add(x, y)", "fp32_add:Fp32Add"),
+    Unit("int_mul", "exact integer multiplier, p = a * b (cost reference)", "int_mul:IntMul",
+         (Param("n", int, 16, "operand width N (4..32)"),
+          Param("signed", str, "exact", "none = unsigned, exact = two's complement", ("none", "exact")))),
+    Unit("mitch_bf16_mul", "bf16 x bf16 -> fp32 with a Mitch-w significand product",
+         "mitch_bf16_mul:MitchBf16Mul", _mitch_bf16()),
+    Unit("bf16_mac", "bf16 MAC, acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))", "mac:Bf16Mac"),
+    Unit("mitch_bf16_mac", "Mitch-w bf16 MAC, acc <- fp32_add(clr ? +0 : acc, mitch_bf16_mul(a, b))",
+         "mac:MitchBf16Mac", _mitch_bf16()),
+    Unit("int_mac", "integer MAC, acc <- (clr ? 0 : acc) + a * b mod 2^acc_width", "mac:IntMac",
+         (Param("n", int, 8, "operand width N (4..32), two's complement"), ACC_WIDTH)),
+    Unit("mitch_mac", "Mitch-w integer MAC, acc <- (clr ? 0 : acc) + mitch_mul(a, b) mod 2^acc_width",
+         "mac:MitchMac", _mitch(n=8, w=6, signed="exact") + (ACC_WIDTH,)),
+    Unit("systolic", "R x C output-stationary systolic array of MAC PEs, C = A @ B",
+         "systolic:SystolicArray",
+         (Param("rows", int, 4, "array rows R (1..16)"), Param("cols", int, 4, "array columns C (1..16)"),
+          Param("pe", str, "int_mac", "processing element",
+                ("bf16_mac", "mitch_bf16_mac", "int_mac", "mitch_mac")),
+          Param("n", int, None, "PE operand width (integer PEs)"),
+          Param("w", int, None, "PE Mitch-w bits (mitch_* PEs)"),
+          Param("variant", str, None, "PE Mitch-w variant", VARIANTS),
+          Param("signed", str, None, "PE sign handling (mitch_mac)", SIGNED_MODES),
+          ACC_WIDTH)),
 ]}
 
 

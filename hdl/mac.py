@@ -1,0 +1,144 @@
+r"""Multiply-accumulate units: one clocked MAC shell around a multiplier and an accumulate adder.
+
+The circuit of golden/mac.py (which defines the arithmetic):
+
+    rst                 -> acc <- 0                              (synchronous, highest priority)
+    en (and not rst)    -> acc <- add(clr ? 0 : acc, mul(a, b))
+    otherwise           -> acc holds                             (clr without en does nothing)
+
+    unit             multiplier (submodule)                  adder                       acc
+    bf16_mac         hdl.bf16_mul.Bf16Mul                    hdl.fp32_add.Fp32Add        fp32
+    mitch_bf16_mac   hdl.mitch_bf16_mul.MitchBf16Mul(w, v)   Fp32Add                     fp32
+    int_mac          hdl.int_mul.IntMul(n, "exact")          A-bit adder, wraps mod 2^A  A bits
+    mitch_mac        hdl.mitchell.MitchMul(n, w, v, signed)  A-bit adder, wraps mod 2^A  A bits
+
+The integer adder sign-extends the 2N-bit product (zero-extends it for signed="none") to
+A = acc_width bits (default 2N + 8, 64 for N > 28; allowed 2N..64) and keeps the low A bits of the sum.
+
+Ports
+    clk, rst : in  1      clock; synchronous reset (acc <- 0)
+    en, clr  : in  1      accumulate this cycle; start from 0 instead of acc
+    a, b     : in  16 (bf16 patterns) or N (integers; two's complement unless signed="none")
+    acc      : out 32 (fp32 pattern) or A bits
+Timing: one MAC per cycle; ``acc`` shows the result of the inputs present at a rising edge right
+after that edge (latency 1 cycle). The multiply and the add form one combinational path.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.mac import mac_spec
+from golden.params import ParameterError
+
+from .bf16_mul import Bf16Mul
+from .fp32_add import Fp32Add
+from .int_mul import IntMul
+from .mitch_bf16_mul import MitchBf16Mul
+from .mitchell import MitchMul
+
+
+class MacShell(wiring.Component):
+    """The register, enable, clear and reset around ``multiplier()`` and ``accumulate()``."""
+
+    def __init__(self, unit, params, operand_width):
+        try:
+            self.spec = mac_spec(unit, **params)       # the one parameter check, in golden/
+        except ParameterError:
+            self._MustUse__silence = True   # a rejected unit is not an unused one
+            raise
+        self.unit, self.params = unit, params
+        self.acc_width = self.spec.acc_width or 32
+        self.name = self.module_name()
+        super().__init__({"en": In(1), "clr": In(1), "a": In(operand_width),
+                          "b": In(operand_width), "acc": Out(self.acc_width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mul = mul = self.multiplier()
+        m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
+        addend = Signal(self.acc_width, name="addend")
+        m.d.comb += addend.eq(Mux(self.clr, 0, self.acc))
+        total = self.accumulate(m, addend, mul.p)
+        # Amaranth's sync domain has a synchronous reset: rst clears acc whatever en says.
+        with m.If(self.en):
+            m.d.sync += self.acc.eq(total)
+        return m
+
+
+class FloatMac(MacShell):
+    """fp32 accumulator: acc <- fp32_add(addend, product) through an Fp32Add submodule."""
+
+    def __init__(self, unit, params):
+        super().__init__(unit, params, 16)
+
+    def accumulate(self, m, addend, product):
+        m.submodules.add = add = Fp32Add()
+        m.d.comb += [add.x.eq(addend), add.y.eq(product)]
+        return add.s
+
+
+class IntegerMac(MacShell):
+    """A-bit wrap-around accumulator: acc <- (addend + extend(product)) mod 2^A."""
+
+    def accumulate(self, m, addend, product):
+        extended = product if self.signed == "none" else product.as_signed()
+        total = Signal(self.acc_width, name="total")
+        m.d.comb += total.eq(addend + extended)        # .eq keeps the low A bits: mod 2^A
+        return total
+
+
+class Bf16Mac(FloatMac):
+    """bf16_mac: acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))."""
+
+    def __init__(self):
+        super().__init__("bf16_mac", {})
+
+    def module_name(self):
+        return "bf16_mac"
+
+    def multiplier(self):
+        return Bf16Mul()
+
+
+class MitchBf16Mac(FloatMac):
+    """mitch_bf16_mac: acc <- fp32_add(clr ? +0 : acc, mitch_bf16_mul(a, b, w, variant))."""
+
+    def __init__(self, *, w, variant="trunc"):
+        self.w, self.variant = w, variant
+        super().__init__("mitch_bf16_mac", {"w": w, "variant": variant})
+
+    def module_name(self):
+        return f"mitch_bf16_mac_w{self.w}_{self.variant}"
+
+    def multiplier(self):
+        return MitchBf16Mul(w=self.w, variant=self.variant)
+
+
+class IntMac(IntegerMac):
+    """int_mac: acc <- (clr ? 0 : acc) + a * b mod 2^A, two's-complement N-bit operands."""
+
+    def __init__(self, *, n, acc_width=None):
+        self.n, self.signed = n, "exact"
+        super().__init__("int_mac", {"n": n, "acc_width": acc_width}, n)
+
+    def module_name(self):
+        return f"int_mac_n{self.n}_acc{self.acc_width}"
+
+    def multiplier(self):
+        return IntMul(n=self.n, signed="exact")
+
+
+class MitchMac(IntegerMac):
+    """mitch_mac: acc <- (clr ? 0 : acc) + mitch_mul(a, b, n, w, variant, signed) mod 2^A."""
+
+    def __init__(self, *, n, w, variant="trunc", signed="exact", acc_width=None):
+        self.n, self.w, self.variant, self.signed = n, w, variant, signed
+        super().__init__("mitch_mac", {"n": n, "w": w, "variant": variant, "signed": signed,
+                                       "acc_width": acc_width}, n)
+
+    def module_name(self):
+        return f"mitch_mac_n{self.n}_w{self.w}_{self.variant}_{self.signed}_acc{self.acc_width}"
+
+    def multiplier(self):
+        return MitchMul(n=self.n, w=self.w, variant=self.variant, signed=self.signed)
