@@ -7,8 +7,10 @@ N-bit operands, for two operand distributions drawn with a recorded seed:
 * ``log-uniform`` -- the bit length L of each operand uniform over 1..N, then the operand
   uniform over 2^(L-1) .. 2^L - 1 (every octave equally likely, as for scaled CNN data).
 
-Exact Mitchell's error depends only on the fractions f_a, f_b, so both give about -3.85 % mean
-at w = N; truncation (small w) adds a further negative bias that ``unbiased`` removes.
+Exact Mitchell's error depends only on the fractions f_a, f_b: with uniform operands they are
+nearly uniform and the mean at w = N is about -3.85 %; log-uniform operands include many short
+ones whose fractions take few values (1, 2, 4 are exact), so their mean is smaller in magnitude.
+Truncation (small w) adds a further negative bias, which ``unbiased`` removes on average.
 """
 
 import numpy as np
