@@ -7,8 +7,11 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := iverilog verilator qflow-tech-osu018 opensta
 # pytest-xdist workers; CI machines have 2 cores.
 JOBS ?= auto
+# make report: measured operations per gate-level run, and the operand streams.
+REPORT_VECTORS ?= 2000
+REPORT_STREAMS ?= cnn,uniform
 
-.PHONY: setup test test-fast verilog report bench errors clean
+.PHONY: setup test test-fast verilog report bench errors accuracy clean
 
 setup: $(STAMP)
 
@@ -33,7 +36,12 @@ errors: setup
 	$(VENV)/bin/approxmac errors --n 16 --w 2..16 --variant unbiased --json build/report/errors_unbiased.json
 
 report: setup
-	$(VENV)/bin/approxmac report
+	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS)
+	$(VENV)/bin/approxmac accuracy
+
+# CNN accuracy per multiplier -> build/report/accuracy.{json,md,_vs_w.png}, build/traces/
+accuracy: setup
+	$(VENV)/bin/approxmac accuracy
 
 bench: setup
 	$(VENV)/bin/approxmac bench

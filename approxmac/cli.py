@@ -59,6 +59,28 @@ def cmd_bench(args):
     run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors)
 
 
+def cmd_synth(args):
+    from synth.flow import synth_unit
+    unit = get_unit(args.unit)
+    record = synth_unit(unit.name, unit_params(args, unit), stream=args.stream,
+                        vectors=args.vectors, clock_ns=args.clock_ns, seed=args.seed,
+                        out_root=args.output, keep_vcd=args.keep_vcd,
+                        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps(record, indent=2, sort_keys=True))
+
+
+def cmd_report(args):
+    from .report import run_report
+    return run_report(out_dir=args.output, vectors=args.vectors, jobs=args.jobs,
+                      streams=args.streams.split(","))
+
+
+def cmd_accuracy(args):
+    from cnn.accuracy import run
+    run(dataset=args.dataset, entries=args.mult, weights=args.weights, limit=args.limit,
+        seq_images=args.seq_images, out_dir=args.output, trace_dir=args.traces or None)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="approxmac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,17 +106,51 @@ def build_parser():
     bench.add_argument("--vectors", type=int, default=2_000_000)
     bench.add_argument("--cosim-vectors", type=int, default=50_000)
     bench.set_defaults(func=cmd_bench)
+
+    synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit")
+    units = synth.add_subparsers(dest="unit", required=True, metavar="UNIT")
+    for unit in UNITS.values():
+        p = units.add_parser(unit.name, help=unit.summary)
+        add_unit_params(p, unit)
+        p.add_argument("--stream", default="cnn", help="operand stream: uniform, cnn or trace:FILE")
+        p.add_argument("--vectors", type=int, default=2000, help="measured operations")
+        p.add_argument("--clock-ns", type=float, default=None,
+                       help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
+        p.add_argument("--seed", type=int, default=2022, help="stream seed")
+        p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
+        p.add_argument("-o", "--output", default="build/synth", help="writes OUTPUT/<module>/")
+    synth.set_defaults(func=cmd_synth)
+
+    report = sub.add_parser("report", help="cost flow over the default unit set -> REPORT.md")
+    report.add_argument("--vectors", type=int, default=2000, help="measured operations per run")
+    report.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores, max 2)")
+    report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
+    report.add_argument("-o", "--output", default="build/report")
+    report.set_defaults(func=cmd_report)
+
+    acc = sub.add_parser("accuracy", help="CNN top-1 accuracy per multiplier (golden arithmetic)")
+    acc.add_argument("--dataset", default="mnist5k", help="mnist5k, digits or idx:PATH")
+    acc.add_argument("--mult", default="all",
+                     help="comma-separated: fp32, bf16, mitch_bf16_w6_trunc, int8, "
+                          "mitch_int8_w6_trunc_c1, bf16+trunc_add_t12, ... (default: all)")
+    acc.add_argument("--weights", help="weights .npz (default: cnn/weights/ for the dataset)")
+    acc.add_argument("--limit", type=int, help="only the first LIMIT test images")
+    acc.add_argument("--seq-images", type=int, default=200,
+                     help="test images for MULT+ADDER (MAC-order) entries")
+    acc.add_argument("--traces", default="build/traces", help="operand-trace directory ('' = none)")
+    acc.add_argument("-o", "--output", default="build/report")
+    acc.set_defaults(func=cmd_accuracy)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except ParameterError as e:
         print(f"approxmac: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

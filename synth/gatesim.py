@@ -1,0 +1,244 @@
+"""Gate-level simulation of a mapped netlist on Icarus, and the toggle count of every net.
+
+The netlist is simulated with the liberty's Verilog cell models and ``-gspecify``, so the cells'
+path delays are applied and glitches (several transitions of a net per operation) are seen and
+counted: arithmetic circuits glitch a lot and every glitch costs energy. The delays are OpenSTA's
+load- and slew-dependent cell delays (an SDF file annotated with $sdf_annotate), not the models'
+fixed unloaded specify values; a pulse shorter than a cell's delay is filtered by that cell
+(Icarus's inertial path delays), as in any gate-level simulation.
+
+Time line, period T (ns), steps i = 0 .. S-1 of port values (one step = one operation):
+
+* combinational units: step i's inputs are applied at i·T;
+* sequential units (a ``clk`` port): rising clock edges at i·T for i >= 1; step i's inputs are
+  applied DRIVE_NS after the edge at i·T (so no register sees its D change at its own edge) and
+  sampled by the edge at (i+1)·T.
+
+The measured window starts at first·T - GUARD_NS (``first`` = the first measured step, after
+warm-up and reset, when every net has settled) and the simulation stops at S·T - GUARD_NS, so it
+covers exactly S - first operations.
+
+Toggles are counted inside the simulator: the testbench has one ``always @(net)`` block per net
+of the netlist that counts its changes to 1 (rises) and to 0 (falls) while the window is open
+(``toggles.txt``); a change to X or Z inside the window is an error. This is exact and costs
+about a microsecond per event, where reading a VCD of millions of changes in Python costs
+seconds. With ``vcd=True`` the testbench also dumps the window as ``activity.vcd``;
+:func:`count_toggles` reads such a dump with pyvcd, and the tests check that both counts agree.
+The testbench also writes every output port just before each step ends (``outputs.txt``), so
+tests can compare the gate-level results with golden/.
+"""
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from vcd.reader import TokenKind, tokenize
+
+GUARD_NS = 0.01
+DRIVE_NS = 0.05
+
+
+@dataclass
+class Activity:
+    rises: dict            # net name -> 0→1 changes inside the window
+    falls: dict            # net name -> 1→0 changes inside the window
+    ops: int               # operations inside the window
+    window_ns: float
+    settle_ns: float       # latest net change after a step's start (inputs applied / clock edge)
+    outputs: dict          # output port -> np.uint64 array, one value per step ("x" reads as 0)
+
+
+def _fmt(t):
+    return f"{t:.3f}"
+
+
+def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=None, vcd=False):
+    """Write the testbench driving ``steps`` (port -> array of per-step values) into ``path``."""
+    count = len(next(iter(steps.values())))
+    inputs = [p for p, (d, _, _) in netlist.ports.items() if d == "input" and p != clock]
+    outputs = [p for p, (d, _, _) in netlist.ports.items() if d == "output"]
+    missing = set(inputs) - set(steps)
+    if missing:
+        raise ValueError(f"no stimulus for input port(s) {', '.join(sorted(missing))}")
+    width = {p: len(netlist.ports[p][1]) for p in netlist.ports}
+    nets = [net.name for net in netlist.nets.values()]
+    skew = DRIVE_NS if clock else 0.0
+    lines = ["`timescale 1ns/1ps", "module tb;"]
+    for p in inputs + ([clock] if clock else []):
+        lines.append(f"  reg [{width[p] - 1}:0] {p};")
+    for p in outputs:
+        lines.append(f"  wire [{width[p] - 1}:0] {p};")
+    for p in inputs:
+        lines.append(f"  reg [{width[p] - 1}:0] mem_{p} [0:{count - 1}];")
+    conns = ", ".join(f".{p}({p})" for p in netlist.ports)
+    lines += [f"  {netlist.top} dut ({conns});",
+              "  integer i, fd, unknown;",
+              "  reg counting;",
+              "  real step_start, settle;",
+              f"  integer rises [0:{len(nets) - 1}];",
+              f"  integer falls [0:{len(nets) - 1}];"]
+    if sdf:
+        lines.append(f'  initial $sdf_annotate("{sdf}", dut);')
+    # One counter per net; a data net's change re-evaluates settle (time since the step began);
+    # the clock net's own falling edge at T/2 is not a settling event.
+    for k, name in enumerate(nets):
+        settle = "" if name == clock else \
+            "if ($realtime - step_start > settle) settle = $realtime - step_start; "
+        lines.append(f"  always @(dut.{name}) if (counting) begin "
+                     f"if (dut.{name} === 1'b1) rises[{k}] = rises[{k}] + 1; "
+                     f"else if (dut.{name} === 1'b0) falls[{k}] = falls[{k}] + 1; "
+                     f"else unknown = unknown + 1; {settle}end")
+    if clock:
+        half = period_ns / 2
+        lines.append(f"  initial begin {clock} = 0; #{_fmt(period_ns)}; "
+                     f"forever begin {clock} = 1; #{_fmt(half)}; {clock} = 0; #{_fmt(half)}; end end")
+    lines.append("  initial begin")
+    lines.append(f"    counting = 0; unknown = 0; settle = 0; "
+                 f"for (i = 0; i < {len(nets)}; i = i + 1) begin rises[i] = 0; falls[i] = 0; end")
+    lines += [f'    $readmemh("in_{p}.hex", mem_{p});' for p in inputs]
+    lines.append('    fd = $fopen("outputs.txt", "w");')
+    lines.append(f"    for (i = 0; i < {count}; i = i + 1) begin")
+    lines.append("      step_start = $realtime;")
+    drive = " ".join(f"{p} = mem_{p}[i];" for p in inputs)
+    lines.append(f"      #{_fmt(skew)} {drive}" if skew else f"      {drive}")
+    fmt = " ".join("%h" for _ in outputs)
+    args = ", ".join(outputs)
+    lines.append(f'      #{_fmt(period_ns - skew - GUARD_NS)} $fdisplay(fd, "{fmt}", {args});')
+    start = "counting = 1;"
+    if vcd:
+        start += ' $dumpfile("activity.vcd"); $dumpvars(1, dut);'
+    lines.append(f"      if (i == {first - 1}) begin {start} end")
+    lines.append(f"      if (i < {count - 1}) #{_fmt(GUARD_NS)};")
+    lines += ["    end", "    counting = 0;", "    $fclose(fd);",
+              '    fd = $fopen("toggles.txt", "w");',
+              '    $fdisplay(fd, "unknown %0d", unknown);',
+              '    $fdisplay(fd, "settle_ns %0.3f", settle);']
+    lines += [f'    $fdisplay(fd, "{name} %0d %0d", rises[{k}], falls[{k}]);'
+              for k, name in enumerate(nets)]
+    lines += ["    $fclose(fd);", "    $finish;", "  end", "endmodule", ""]
+    Path(path).write_text("\n".join(lines))
+    for p in inputs:
+        digits = (width[p] + 3) // 4
+        values = np.asarray(steps[p], dtype=np.uint64)
+        (Path(path).parent / f"in_{p}.hex").write_text(
+            "".join(f"{int(v):0{digits}x}\n" for v in values))
+
+
+def run_icarus(workdir, netlist_v, cell_models):
+    """Compile with delays (-gspecify) and run; outputs.txt and toggles.txt land in ``workdir``."""
+    workdir = Path(workdir)
+    compile_cmd = ["iverilog", "-g2012", "-gspecify", "-Ttyp", "-o", "gatesim.vvp", "-s", "tb",
+                   "tb.v", str(netlist_v), str(cell_models)]
+    log = workdir / "gatesim.log"
+    log.write_text("")
+    for cmd in (compile_cmd, ["vvp", "-n", "gatesim.vvp"]):
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        text = proc.stdout + proc.stderr
+        with log.open("a") as f:
+            f.write(f"$ {' '.join(cmd)}\n{text}")
+        # Icarus reports an SDF that does not fit the netlist as warnings only.
+        if proc.returncode or "SDF ERROR" in text or "SDF WARNING" in text:
+            raise RuntimeError(f"{cmd[0]} failed (log: {log}):\n{text[-2000:]}")
+
+
+def read_toggles(path):
+    """(rises, falls, settle_ns) from the testbench's toggles.txt; X/Z in the window is an error."""
+    rises, falls = {}, {}
+    settle = 0.0
+    for line in Path(path).read_text().splitlines():
+        fields = line.split()
+        if fields[0] == "unknown":
+            if int(fields[1]):
+                raise RuntimeError(f"gate-level simulation: {fields[1]} changes to X/Z inside the "
+                                   f"measured window ({path})")
+        elif fields[0] == "settle_ns":
+            settle = float(fields[1])
+        else:
+            rises[fields[0]], falls[fields[0]] = int(fields[1]), int(fields[2])
+    return rises, falls, settle
+
+
+def count_toggles(vcd_path):
+    """Rises and falls of every net bit in a VCD (read with pyvcd's tokenizer); the initial
+    values of the $dumpvars section are not changes. X/Z inside the dump is an error."""
+    names = {}                  # id code -> bit names, least significant first
+    last = {}                   # id code -> last value (int)
+    rises, falls = {}, {}
+    in_dumpvars = False
+    with open(vcd_path, "rb") as f:
+        for tok in tokenize(f):
+            kind = tok.kind
+            if kind is TokenKind.CHANGE_SCALAR or kind is TokenKind.CHANGE_VECTOR:
+                change = tok.scalar_change if kind is TokenKind.CHANGE_SCALAR else tok.vector_change
+                value = _as_int(change.value)
+                if value is None:
+                    raise RuntimeError(f"{vcd_path}: {names[change.id_code][0]} is X/Z")
+                if not in_dumpvars:
+                    _tally(names[change.id_code], last[change.id_code], value, rises, falls)
+                last[change.id_code] = value
+            elif kind is TokenKind.VAR:
+                var = tok.var
+                names[var.id_code] = _bit_names(var.reference, var.bit_index, var.size)
+                for name in names[var.id_code]:
+                    rises[name] = falls[name] = 0
+            elif kind is TokenKind.DUMPVARS:
+                in_dumpvars = True
+            elif kind is TokenKind.END:
+                in_dumpvars = False
+    return rises, falls
+
+
+def _as_int(value):
+    if isinstance(value, int):
+        return value
+    text = str(value).lower()
+    return None if any(c in text for c in "xz") else int(text, 2)
+
+
+def _bit_names(reference, bit_index, size):
+    """Names of a VCD var's bits, least significant first ("a[0]", ...; "x" for a scalar)."""
+    if size == 1 and bit_index is None:
+        return [reference]
+    if isinstance(bit_index, tuple):
+        msb, lsb = bit_index
+    elif bit_index is not None:
+        msb = lsb = bit_index
+    else:
+        msb, lsb = size - 1, 0
+    step = 1 if msb >= lsb else -1
+    return [f"{reference}[{lsb + i * step}]" for i in range(size)]
+
+
+def _tally(names, old, new, rises, falls):
+    diff = old ^ new
+    while diff:
+        low = diff & -diff
+        i = low.bit_length() - 1
+        if new & low:
+            rises[names[i]] += 1
+        else:
+            falls[names[i]] += 1
+        diff ^= low
+
+
+def read_outputs(path, netlist):
+    """Output port values per step, as written by the testbench (X reads as 0)."""
+    outputs = [p for p, (d, _, _) in netlist.ports.items() if d == "output"]
+    rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    return {p: np.array([int(r[i], 16) if "x" not in r[i].lower() else 0 for r in rows],
+                        dtype=np.uint64) for i, p in enumerate(outputs)}
+
+
+def simulate(netlist, workdir, steps, *, period_ns, first, netlist_v, cell_models, clock=None,
+             sdf=None, vcd=False):
+    """Run the gate-level simulation of ``steps`` and return the measured :class:`Activity`."""
+    workdir = Path(workdir)
+    count = len(next(iter(steps.values())))
+    write_testbench(workdir / "tb.v", netlist, steps, period_ns=period_ns, first=first, clock=clock,
+                    sdf=sdf, vcd=vcd)
+    run_icarus(workdir, Path(netlist_v).resolve(), cell_models)
+    rises, falls, settle = read_toggles(workdir / "toggles.txt")
+    ops = count - first
+    return Activity(rises, falls, ops, ops * period_ns, settle,
+                    read_outputs(workdir / "outputs.txt", netlist))

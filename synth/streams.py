@@ -1,0 +1,174 @@
+"""Seeded operand streams in each unit's own port format, for the activity-based energy flow.
+
+A stream is a pair of arrays (a, b) of port bit patterns (uint64, one entry per operation).
+Formats: ``int`` (N-bit two's complement, or unsigned for sign mode ``none``), ``bf16`` (16-bit
+patterns) and ``fp32`` (32-bit patterns). Float conversions go through ml_dtypes / NumPy casts
+(round to nearest even), never through hand-written rounding.
+
+Streams (``--stream``):
+
+* ``uniform`` -- random patterns of valid numbers. Integers: uniform over the N-bit range.
+  Floats: random sign and fraction, exponent uniform in 64..190 (biased) -- normal numbers whose
+  products are normal, so a MAC does not saturate to Inf after a few cycles.
+* ``cnn`` -- a convolution layer's operands. a = activations ReLU(N(0, 1)) (about half exact
+  zeros), b = weights N(0, σ) with σ = sqrt(2/576) (He initialisation of a 3×3×64 kernel).
+  Integers are quantised symmetrically to N bits with the scale 4σ / (2^(N-1) - 1) (so ±4σ
+  fills the range; clipped), activations likewise from 4·1; for unsigned units (sign mode
+  ``none``) weights are magnitudes |w| on the unsigned range (a sign-magnitude datapath handles
+  the sign outside). Float units take the bf16 (RNE) values. For ``fp32`` units (the adder of a
+  MAC) a = the exact fp32 product of those bf16 operands and b = the running fp32 partial sum
+  of the dot product it belongs to, restarting every DOT_LENGTH operations.
+* ``trace:FILE`` -- operand pairs from a later accuracy experiment. File format: NumPy ``.npz``
+  with 1-D arrays ``a`` and ``b`` of equal length, in the unit's format: integer dtype = values
+  (negative allowed for signed units) or, for float units, raw patterns as uint16 (bf16) /
+  uint32 (fp32); float dtype (float units only) = real values, rounded to the format by
+  ml_dtypes. The first ``vectors`` pairs are used.
+
+MAC units see ``clr`` at the first operation of every dot product of DOT_LENGTH operations.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+from golden.params import ParameterError
+
+DOT_LENGTH = 64
+WEIGHT_SIGMA = float(np.sqrt(2.0 / 576.0))
+STREAMS = ("uniform", "cnn", "trace:FILE")
+
+# Units whose operands are floating-point patterns; every other unit takes N-bit integers.
+FLOAT_FORMATS = {"bf16_mac": "bf16", "mitch_bf16_mac": "bf16", "bf16_mul": "bf16",
+                 "mitch_bf16_mul": "bf16",
+                 "fp32_add": "fp32"}
+
+
+@dataclass(frozen=True)
+class Format:
+    kind: str      # "int" | "bf16" | "fp32"
+    bits: int
+    signed: bool = True
+
+    @property
+    def label(self):
+        if self.kind != "int":
+            return self.kind
+        return f"{'int' if self.signed else 'uint'}{self.bits}"
+
+
+def operand_format(unit, params):
+    """The operand format of catalogue unit ``unit`` built with ``params``."""
+    if unit in FLOAT_FORMATS:
+        kind = FLOAT_FORMATS[unit]
+        return Format(kind, 16 if kind == "bf16" else 32)
+    if not isinstance(params.get("n"), int):
+        raise ParameterError(f"unit {unit!r}: synth drives units with two scalar operands of a "
+                             f"known format (FLOAT_FORMATS in synth/streams.py, or an integer "
+                             f"parameter n); {unit} has neither")
+    return Format("int", int(params["n"]), params.get("signed", "exact") != "none")
+
+
+def make_stream(spec, fmt, count, *, seed=2022):
+    """(a, b): ``count`` operand pairs of stream ``spec`` as uint64 bit patterns of ``fmt``."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ParameterError(f"vectors must be a positive integer, got {count!r}")
+    if spec == "uniform":
+        rng = np.random.default_rng(seed)
+        return _uniform(rng, fmt, count), _uniform(rng, fmt, count)
+    if spec == "cnn":
+        return _cnn(np.random.default_rng(seed), fmt, count)
+    if isinstance(spec, str) and spec.startswith("trace:"):
+        return _trace(Path(spec[len("trace:"):]), fmt, count)
+    raise ParameterError(f"stream must be one of {', '.join(STREAMS)}; got {spec!r}")
+
+
+def _mask(fmt):
+    return np.uint64((1 << fmt.bits) - 1)
+
+
+def _int_range(fmt):
+    return (-(1 << (fmt.bits - 1)), (1 << (fmt.bits - 1)) - 1) if fmt.signed \
+        else (0, (1 << fmt.bits) - 1)
+
+
+def _ints_to_patterns(values, fmt):
+    return values.astype(np.int64).astype(np.uint64) & _mask(fmt)
+
+
+def _float_patterns(x, fmt):
+    """Round float64 values to the format (RNE) and return the bit patterns."""
+    if fmt.kind == "bf16":
+        return np.asarray(x, dtype=np.float32).astype(ml_dtypes.bfloat16).view(np.uint16) \
+            .astype(np.uint64)
+    return np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+
+
+def _uniform(rng, fmt, count):
+    if fmt.kind == "int":
+        lo, hi = _int_range(fmt)
+        return _ints_to_patterns(rng.integers(lo, hi, count, endpoint=True), fmt)
+    frac_bits = 7 if fmt.kind == "bf16" else 23
+    sign = rng.integers(0, 2, count, dtype=np.uint64)
+    exp = rng.integers(64, 190, count, endpoint=True, dtype=np.uint64)
+    frac = rng.integers(0, 1 << frac_bits, count, dtype=np.uint64)
+    return (sign << np.uint64(fmt.bits - 1)) | (exp << np.uint64(frac_bits)) | frac
+
+
+def _quantise(x, scale, lo, hi):
+    return np.clip(np.rint(x / scale), lo, hi).astype(np.int64)
+
+
+def _cnn(rng, fmt, count):
+    act = np.maximum(rng.standard_normal(count), 0.0)
+    weight = rng.standard_normal(count) * WEIGHT_SIGMA
+    if fmt.kind == "int":
+        lo, hi = _int_range(fmt)
+        a = _quantise(act, 4.0 / hi, 0, hi)
+        b = _quantise(weight if fmt.signed else np.abs(weight), 4.0 * WEIGHT_SIGMA / hi,
+                      -hi if fmt.signed else 0, hi)
+        return _ints_to_patterns(a, fmt), _ints_to_patterns(b, fmt)
+    act_bf = np.asarray(act, np.float32).astype(ml_dtypes.bfloat16)
+    weight_bf = np.asarray(weight, np.float32).astype(ml_dtypes.bfloat16)
+    if fmt.kind == "bf16":
+        return act_bf.view(np.uint16).astype(np.uint64), weight_bf.view(np.uint16).astype(np.uint64)
+    # fp32: the adder of a MAC. The bf16 x bf16 product is exact in float32 (8 + 8 significand bits).
+    product = act_bf.astype(np.float32) * weight_bf.astype(np.float32)
+    partial = np.zeros(count, np.float32)
+    for start in range(0, count, DOT_LENGTH):      # running sums, restarted per dot product
+        chunk = product[start:start + DOT_LENGTH]
+        partial[start + 1:start + len(chunk)] = np.cumsum(chunk, dtype=np.float32)[:-1]
+    return _float_patterns(product, fmt), _float_patterns(partial, fmt)
+
+
+def _trace(path, fmt, count):
+    if not path.is_file():
+        raise ParameterError(f"stream trace:FILE: no such file {str(path)!r}")
+    with np.load(path) as data:
+        if "a" not in data or "b" not in data:
+            raise ParameterError(f"stream trace:{path}: the .npz must hold arrays 'a' and 'b'")
+        a, b = np.asarray(data["a"]).ravel(), np.asarray(data["b"]).ravel()
+    if len(a) != len(b):
+        raise ParameterError(f"stream trace:{path}: a and b differ in length ({len(a)}, {len(b)})")
+    if len(a) < count:
+        raise ParameterError(f"vectors must be at most the trace length {len(a)}, got {count}")
+    return _trace_patterns(a[:count], fmt, path, "a"), _trace_patterns(b[:count], fmt, path, "b")
+
+
+def _trace_patterns(x, fmt, path, name):
+    if fmt.kind == "int":
+        if x.dtype.kind not in "iu":
+            raise ParameterError(f"stream trace:{path}: {name} must be integers for {fmt.label}")
+        lo, hi = _int_range(fmt)
+        if x.size and (int(x.min()) < lo or int(x.max()) > hi):
+            raise ParameterError(f"stream trace:{path}: {name} must lie in {lo}..{hi} "
+                                 f"for {fmt.label}, got {int(x.min())}..{int(x.max())}")
+        return _ints_to_patterns(x, fmt)
+    if x.dtype.kind == "f":
+        return _float_patterns(x, fmt)
+    raw = np.uint16 if fmt.kind == "bf16" else np.uint32
+    if x.dtype != raw:
+        raise ParameterError(f"stream trace:{path}: {name} must be floats or {np.dtype(raw).name} "
+                             f"patterns for {fmt.label}, got {x.dtype}")
+    return x.astype(np.uint64)

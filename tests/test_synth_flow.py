@@ -1,0 +1,218 @@
+"""The cost flow end to end on small units, the operand streams, the CLI and the report."""
+
+import json
+import re
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from approxmac.cli import main
+from approxmac.report import Entry, run_report
+from golden.mitchell import mitch_mul
+from golden.params import ParameterError
+from synth import energy, gatesim, streams
+from synth.flow import RESULT_FIELDS, synth_unit
+from synth.liberty import load_library
+from synth.netlist import read_netlist
+
+
+# ---------------------------------------------------------------- streams
+
+def test_uniform_integer_stream_covers_the_range():
+    for fmt, lo, hi in ((streams.Format("int", 8, True), -128, 127),
+                        (streams.Format("int", 8, False), 0, 255)):
+        a, b = streams.make_stream("uniform", fmt, 20000, seed=1)
+        assert a.dtype == np.uint64 and int(a.max()) <= 255 and int(b.max()) <= 255
+        values = a.astype(np.int64) - (a >= 128) * 256 if fmt.signed else a.astype(np.int64)
+        assert values.min() == lo and values.max() == hi
+
+
+def test_streams_are_seeded():
+    fmt = streams.Format("int", 16, True)
+    a1, b1 = streams.make_stream("cnn", fmt, 1000, seed=7)
+    a2, b2 = streams.make_stream("cnn", fmt, 1000, seed=7)
+    a3, _ = streams.make_stream("cnn", fmt, 1000, seed=8)
+    assert np.array_equal(a1, a2) and np.array_equal(b1, b2) and not np.array_equal(a1, a3)
+
+
+def test_cnn_stream_integer_and_bf16():
+    a, b = streams.make_stream("cnn", streams.Format("int", 16, True), 20000)
+    assert 0.45 < np.mean(a == 0) < 0.6                  # ReLU: about half zeros
+    assert int(a.max()) < 1 << 15                        # activations are non-negative
+    signed_b = b.astype(np.int64) - (b >= 1 << 15) * (1 << 16)
+    assert (signed_b < 0).any() and (signed_b > 0).any()
+    assert np.abs(signed_b).max() <= (1 << 15) - 1       # symmetric quantisation, clipped
+    ab, bb = streams.make_stream("cnn", streams.Format("bf16", 16), 20000)
+    act = ab.astype(np.uint16).view(ml_dtypes.bfloat16).astype(np.float64)
+    w = bb.astype(np.uint16).view(ml_dtypes.bfloat16).astype(np.float64)
+    assert 0.45 < np.mean(act == 0) < 0.55 and (act >= 0).all()
+    assert 0.8 * streams.WEIGHT_SIGMA < np.std(w) < 1.2 * streams.WEIGHT_SIGMA
+    # The same draws as the integer stream: zeros in the same places.
+    assert np.mean((act == 0) != (a == 0)) < 0.01
+
+
+def test_uniform_float_stream_is_normal_numbers():
+    a, _ = streams.make_stream("uniform", streams.Format("bf16", 16), 20000)
+    exp = (a >> np.uint64(7)) & np.uint64(0xFF)
+    assert exp.min() == 64 and exp.max() == 190
+    a32, _ = streams.make_stream("uniform", streams.Format("fp32", 32), 5000)
+    assert np.isfinite(a32.astype(np.uint32).view(np.float32)).all()
+
+
+def test_cnn_fp32_stream_is_product_and_running_sum():
+    fmt = streams.Format("fp32", 32)
+    a, b = streams.make_stream("cnn", fmt, 200)
+    prod = a.astype(np.uint32).view(np.float32)
+    partial = b.astype(np.uint32).view(np.float32)
+    n = streams.DOT_LENGTH
+    assert partial[0] == 0 and partial[n] == 0 and partial[1] == prod[0]
+    assert partial[n + 2] == np.float32(prod[n] + prod[n + 1])
+
+
+def test_trace_stream(tmp_path):
+    path = tmp_path / "ops.npz"
+    np.savez(path, a=np.array([-3, 5, 0, 7]), b=np.array([1, -128, 127, 2]))
+    a, b = streams.make_stream(f"trace:{path}", streams.Format("int", 8, True), 3)
+    assert list(a) == [0xFD, 5, 0] and list(b) == [1, 0x80, 0x7F]
+    np.savez(path, a=np.array([1.5, -2.0], np.float32), b=np.array([0x3F80, 0], np.uint16))
+    fa, _ = streams.make_stream(f"trace:{path}", streams.Format("bf16", 16), 2)
+    assert list(fa) == [0x3FC0, 0xC000]
+    with pytest.raises(ParameterError, match="vectors must be at most the trace length 2"):
+        streams.make_stream(f"trace:{path}", streams.Format("bf16", 16), 3)
+    with pytest.raises(ParameterError, match="must be integers"):
+        streams.make_stream(f"trace:{path}", streams.Format("int", 8, True), 2)
+    np.savez(path, a=np.array([200]), b=np.array([0]))
+    with pytest.raises(ParameterError, match=r"-128\.\.127"):
+        streams.make_stream(f"trace:{path}", streams.Format("int", 8, True), 1)
+    with pytest.raises(ParameterError, match="no such file"):
+        streams.make_stream(f"trace:{tmp_path / 'none.npz'}", streams.Format("int", 8, True), 1)
+    with pytest.raises(ParameterError, match="stream must be one of"):
+        streams.make_stream("gaussian", streams.Format("int", 8, True), 1)
+
+
+def test_operand_formats_of_the_catalogue():
+    assert streams.operand_format("bf16_mac", {}).label == "bf16"
+    assert streams.operand_format("fp32_add", {}).label == "fp32"
+    assert streams.operand_format("int_mac", {"n": 8}).label == "int8"
+    assert streams.operand_format("mitch_mul", {"n": 16, "signed": "none"}).label == "uint16"
+    with pytest.raises(ParameterError, match="two scalar operands"):
+        streams.operand_format("systolic", {"n": None, "rows": 4})
+
+
+# ---------------------------------------------------------------- the flow, end to end
+
+def _rows(path):
+    return [line.strip() for line in path.read_text().splitlines()]
+
+
+def test_synth_combinational_end_to_end(tmp_path):
+    record = synth_unit("mitch_mul", {"n": 4, "w": 2}, stream="uniform", vectors=150,
+                        out_root=tmp_path)
+    out = tmp_path / "mitch_mul_n4_w2_trunc_none"
+    assert sorted(record) == sorted(RESULT_FIELDS)
+    assert json.loads((out / "result.json").read_text()) == record
+    for name in ("netlist.v", "stat.txt", "timing.rpt", "power.rpt", "delays.sdf", "toggles.txt"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(tmp_path.glob(".*tmp*"))
+    assert record["module"] == "mitch_mul_n4_w2_trunc_none" and record["vectors"] == 150
+    assert record["params"] == {"n": 4, "w": 2, "variant": "trunc", "signed": "none",
+                                "registered": False}
+    assert 0 < record["delay_ns"] <= record["clock_ns"]
+    assert record["energy_pj_per_op"] == pytest.approx(
+        record["dynamic_pj_per_op"] + record["leakage_pj_per_op"], rel=1e-5)
+    assert record["sta_vectorless_pj_per_op"] > 0 and record["liberty"] == "osu018_stdcells"
+    # The gate-level netlist computes golden's products, with delays, for every vector.
+    a = np.array([int(x, 16) for x in _rows(out / "in_a.hex")])
+    b = np.array([int(x, 16) for x in _rows(out / "in_b.hex")])
+    p = np.array([int(x, 16) for x in _rows(out / "outputs.txt")])
+    assert len(p) == 151 and np.array_equal(p, mitch_mul(a, b, n=4, w=2))
+    # The recorded energy is the pricing of the counted toggles.
+    lib = load_library()
+    nl = read_netlist(out / "netlist.json", lib)
+    rises, falls, _ = gatesim.read_toggles(out / "toggles.txt")
+    slews = {}
+    for line in (out / "slews.txt").read_text().splitlines():
+        pin, r, f = line.split()
+        slews[pin] = (float(r), float(f))
+    rep = energy.price(nl, lib, rises, falls, ops=150, clock_ns=record["clock_ns"], slews=slews)
+    assert record["energy_pj_per_op"] == float(f"{rep.total_pj:.6g}")
+    area = re.search(r"Chip area for module .*: ([0-9.]+)", (out / "stat.txt").read_text())
+    assert record["area_um2"] == float(area.group(1))
+    assert record["cells"] == len(nl.cells) == sum(nl.cell_counts().values())
+
+
+def test_synth_sequential_end_to_end(tmp_path):
+    record = synth_unit("mitch_mul", {"n": 4, "w": 3, "signed": "c1", "registered": True},
+                        stream="cnn", vectors=100, out_root=tmp_path)
+    out = tmp_path / record["module"]
+    assert record["module"] == "mitch_mul_n4_w3_trunc_c1_reg"
+    timing = (out / "timing.rpt").read_text()
+    assert "=== input to register" in timing and "=== register to output" in timing
+    assert "DFFPOSX1" in (out / "stat.txt").read_text()
+    rows = _rows(out / "outputs.txt")                # sampled at the end of every step
+    a = np.array([int(x, 16) for x in _rows(out / "in_a.hex")])
+    b = np.array([int(x, 16) for x in _rows(out / "in_b.hex")])
+    assert list(np.array([int(x, 16) for x in _rows(out / "in_rst.hex")])) == [1, 1] + [0] * 101
+    signed = lambda x: np.where(x >= 8, x - 16, x)   # noqa: E731
+    expected = mitch_mul(signed(a), signed(b), n=4, w=3, signed="c1") & 0xFF
+    got = np.array([int(x, 16) for x in rows[1:]])   # row 0 precedes the first clock edge
+    # Row k + 1 holds the product of step k's operands (one cycle of latency); reset gives 0.
+    assert list(got[:2]) == [0, 0]
+    assert np.array_equal(got[2:], expected[2:-1])
+    # The clock net toggles twice per measured cycle.
+    rises, falls, _ = gatesim.read_toggles(out / "toggles.txt")
+    assert (rises["clk"], falls["clk"]) == (100, 100)
+
+
+def test_synth_rejects_a_clock_shorter_than_the_critical_path(tmp_path):
+    with pytest.raises(ParameterError, match="clock_ns must be at least the critical path"):
+        synth_unit("mitch_mul", {"n": 4, "w": 2}, vectors=10, clock_ns=0.05,
+                   out_root=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["mitch_mul", "--n", "4", "--w", "9"],
+    ["mitch_mul", "--n", "4", "--w", "2", "--stream", "gaussian"],
+    ["mitch_mul", "--n", "4", "--w", "2", "--vectors", "0"],
+    ["mitch_mul", "--n", "4", "--w", "2", "--clock-ns", "-1"],
+])
+def test_cli_synth_bad_parameters_exit_2_and_write_nothing(tmp_path, capsys, argv):
+    assert main(["synth", *argv, "-o", str(tmp_path / "out")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_synth_writes_result(tmp_path, capsys):
+    assert main(["synth", "mitch_mul", "--n", "4", "--w", "2", "--vectors", "20",
+                 "-o", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["module"] == "mitch_mul_n4_w2_trunc_none"
+    assert "gate-level simulation" in captured.err           # progress on stderr
+    assert (tmp_path / "mitch_mul_n4_w2_trunc_none" / "result.json").exists()
+
+
+# ---------------------------------------------------------------- the report
+
+def test_report_is_reproducible_and_names_pairings(tmp_path):
+    entries = [Entry("int_mul", {"n": 4, "signed": "none"}),
+               Entry("mitch_mul", {"n": 4, "w": 2, "variant": "trunc", "signed": "none"},
+                     exact="int_mul n=4 signed=none"),
+               Entry("no_such_unit", {"n": 4})]
+    texts = []
+    for run in ("one", "two"):
+        status = run_report(out_dir=tmp_path / run, vectors=40, jobs=1, streams=("cnn",),
+                            entries=entries)
+        assert status == 0
+        texts.append((tmp_path / run / "costs.json").read_bytes())
+    assert texts[0] == texts[1]
+    costs = json.loads(texts[0])
+    assert [r["module"] for r in costs] == ["int_mul_n4_none", "mitch_mul_n4_w2_trunc_none"]
+    assert all(set(r) == set(RESULT_FIELDS) | {"label"} for r in costs)
+    report = (tmp_path / "one" / "REPORT.md").read_text()
+    assert "mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none: energy" in report
+    assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in approxmac/units.py" \
+        in report
+    for png in ("energy_area_vs_w.png", "energy_by_unit.png"):
+        assert (tmp_path / "one" / png).read_bytes()[:4] == b"\x89PNG"
