@@ -49,5 +49,8 @@ def run_bench(vectors=2_000_000, cosim_vectors=50_000):
     print(f"{'numpy exact int64 a*b (reference)':<40} {exact:>14.3e} {1.0:>8.3f}")
     for name, rate, ratio in rows:
         print(f"{name:<40} {rate:>14.3e} {ratio:>8.3f}")
+    from cnn.bench import conv_throughput      # CNN conv2 shapes; ratio to float32 (goal >= 0.1)
+    for name, rate, ratio in conv_throughput():
+        print(f"{name:<40} {rate:>14.3e} {ratio:>8.3f}  (MAC/s)")
     rate = bench_cosim(cosim_vectors)
     print(f"{'cocotb+Icarus cosim mitch_mul n=16 w=6':<40} {rate:>14.3e} {'':>8}  (vectors/s, incl. build)")

@@ -33,6 +33,8 @@ class Entry:
     unit: str
     params: dict = field(default_factory=dict)
     exact: str = ""          # label of the exact counterpart this approximate unit is paired with
+    lone: str = ""           # arrays: label of the lone PE they are compared with
+    max_vectors: int = 0     # arrays: measured cycles are capped (each cycle is R x C MACs)
 
     @property
     def label(self):
@@ -42,6 +44,10 @@ class Entry:
     @property
     def is_mac(self):
         return self.unit.endswith("_mac")
+
+    @property
+    def is_array(self):
+        return self.unit == "systolic"
 
 
 BASELINE = "bf16_mac"
@@ -55,7 +61,16 @@ DEFAULT_SET = (
        Entry("mitch_mul", {"n": 16, "w": 6, "variant": "trunc", "signed": "none"},
              exact="int_mul n=16 signed=none"),
        Entry("fp32_add")]
+    + [Entry("systolic", dict(rows=4, cols=4, pe=pe, **params), exact=exact, lone=lone, max_vectors=500)
+       for pe, params, exact, lone in [
+           ("bf16_mac", {}, "", "bf16_mac"),
+           ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}, "systolic rows=4 cols=4 pe=bf16_mac",
+            "mitch_bf16_mac w=6"),
+           ("int_mac", {"n": 16}, "", "int_mac n=16"),
+           ("mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"},
+            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1")]]
 )
+ARRAY_BASELINE = "systolic rows=4 cols=4 pe=bf16_mac"
 # The pairings the paper's "up to 80 % less energy than a bfloat16 MAC" is about.
 CLAIM_PAIRS = ("mitch_mac n=16 w=6 signed=c1", "mitch_bf16_mac w=6")
 
@@ -66,6 +81,8 @@ def _run_one(entry, stream, vectors, out_root):
     if entry.unit not in UNITS:
         return ("skipped", entry, stream, f"unit {entry.unit} is not in approxmac/units.py yet", None)
     try:
+        if entry.max_vectors:
+            vectors = min(vectors, entry.max_vectors)
         record = synth_unit(entry.unit, entry.params, stream=stream, vectors=vectors,
                             out_root=Path(out_root) / stream,
                             progress=lambda msg: print(f"  {msg} [{stream}]", flush=True))
@@ -112,12 +129,38 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     (out_dir / "costs.json").write_text(json.dumps(costs, indent=2, sort_keys=True) + "\n")
     (out_dir / "REPORT.md").write_text(render_markdown(results, outcomes, streams, vectors))
     plots = write_plots(results, streams, out_dir)
+    attach_accuracy(out_dir)
     print(f"wrote {out_dir / 'costs.json'}, {out_dir / 'REPORT.md'}, "
           + ", ".join(str(p) for p in plots))
     for o in outcomes:
         if o[0] == "failed":
             print(f"approxmac report: FAILED {o[1].label} ({o[2]}): {o[3]}", file=sys.stderr)
     return 1 if any(o[0] == "failed" for o in outcomes) else 0
+
+
+ACCURACY_BEGIN, ACCURACY_END = "<!-- accuracy: begin -->", "<!-- accuracy: end -->"
+
+
+def attach_accuracy(out_dir="build/report"):
+    """Put accuracy.md (written by ``approxmac accuracy``) and its plots into REPORT.md.
+
+    Called after either job, so REPORT.md holds both whichever ran last; the section sits
+    between markers and is replaced, never duplicated. Does nothing until both files exist."""
+    out_dir = Path(out_dir)
+    report, table = out_dir / "REPORT.md", out_dir / "accuracy.md"
+    if not (report.is_file() and table.is_file()):
+        return False
+    text = report.read_text()
+    if ACCURACY_BEGIN in text:
+        text = text[:text.index(ACCURACY_BEGIN)] + text[text.index(ACCURACY_END) + len(ACCURACY_END):]
+    section = [ACCURACY_BEGIN, "## CNN accuracy (approxmac accuracy)", "", table.read_text().strip(), ""]
+    for png, title in (("accuracy_vs_w.png", "accuracy vs w"),
+                       ("accuracy_energy.png", "accuracy vs energy per MAC")):
+        if (out_dir / png).is_file():
+            section += [f"![{title}]({png})", ""]
+    section.append(ACCURACY_END)
+    report.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n")
+    return True
 
 
 def _saving(value, reference):
@@ -159,7 +202,10 @@ def render_markdown(results, outcomes, streams, vectors):
         for status, entry, s, rec, _ in results:
             if s != stream:
                 continue
-            if entry.is_mac and entry.unit != BASELINE:
+            if entry.is_array:
+                vs_bf16 = ("reference (arrays)" if entry.label == ARRAY_BASELINE else
+                           _pairing_text(entry.label, rec, ARRAY_BASELINE, by.get((ARRAY_BASELINE, stream))))
+            elif entry.is_mac and entry.unit != BASELINE:
                 vs_bf16 = _pairing_text(entry.label, rec, BASELINE, base)
             elif entry.unit == BASELINE:
                 vs_bf16 = "reference"
@@ -171,6 +217,7 @@ def render_markdown(results, outcomes, streams, vectors):
                          f"{rec['area_um2']:.0f} | {rec['delay_ns']:.3f} | {rec['clock_ns']:g} | "
                          f"{rec['energy_pj_per_op']:.3f} | {vs_bf16} | {vs_exact} |")
         lines.append("")
+    lines += array_section(results, by, streams)
     lines += claim_section(by, streams)
     lines += crosscheck_section(results)
     skipped = [o for o in outcomes if o[0] != "ok"]
@@ -183,19 +230,52 @@ def render_markdown(results, outcomes, streams, vectors):
     return "\n".join(lines)
 
 
+def array_section(results, by, streams):
+    """4 x 4 arrays: fmax, energy per MAC with the array's registers and wiring, and the
+    overhead against R·C lone MACs of the same PE measured on the same stream."""
+    arrays = [r for r in results if r[1].is_array]
+    if not arrays:
+        return []
+    lines = ["## Systolic arrays", "",
+             "Energy per MAC of an R × C array = its energy per cycle / (R·C): every PE does one "
+             "MAC per cycle while tiles of K = 64 stream back to back (valid = 1, last every 64 "
+             "cycles). Overhead = the array against R·C lone MACs of its PE (area) and against "
+             "one lone MAC (energy per MAC), both measured on the same stream; the array adds "
+             "skew, operand-forwarding and de-skew registers.", "",
+             "| array | stream | cells | area µm² | fmax MHz | energy pJ/MAC | lone PE (pairing) "
+             "| area overhead vs R·C lone PEs | energy/MAC overhead vs the lone PE |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    for _, entry, stream, rec, _ in arrays:
+        lone = by.get((entry.lone, stream))
+        rc = entry.params["rows"] * entry.params["cols"]
+        if lone is None:
+            area_over = energy_over = "lone PE not measured"
+        else:
+            area_over = f"{100 * (rec['area_um2'] / (rc * lone['area_um2']) - 1):+.1f} %"
+            energy_over = f"{100 * (rec['energy_pj_per_op'] / lone['energy_pj_per_op'] - 1):+.1f} %"
+        lines.append(f"| {entry.label} | {stream} | {rec['cells']} | {rec['area_um2']:.0f} | "
+                     f"{1000 / rec['delay_ns']:.1f} | {rec['energy_pj_per_op']:.3f} | "
+                     f"{entry.label} vs {rc} × {entry.lone} | {area_over} | {energy_over} |")
+    lines.append("")
+    return lines
+
+
 def claim_section(by, streams):
     lines = ["## The 80 % claim", "",
              "Kim et al. report that a Mitch-w6 MAC needs up to 80 % less energy than a bfloat16 "
              "MAC. Measured here, energy per MAC against `bf16_mac` on the same stream:", ""]
-    for label in CLAIM_PAIRS:
+    pairs = [(label, BASELINE) for label in CLAIM_PAIRS] + [
+        ("systolic rows=4 cols=4 pe=mitch_mac n=16 w=6 signed=c1", ARRAY_BASELINE),
+        ("systolic rows=4 cols=4 pe=mitch_bf16_mac w=6", ARRAY_BASELINE)]
+    for label, baseline in pairs:
         for stream in streams:
-            rec, base = by.get((label, stream)), by.get((BASELINE, stream))
+            rec, base = by.get((label, stream)), by.get((baseline, stream))
             if rec is None or base is None:
-                lines.append(f"* {label} vs {BASELINE} ({stream}): not measured")
+                lines.append(f"* {label} vs {baseline} ({stream}): not measured")
                 continue
             saving = _saving(rec["energy_pj_per_op"], base["energy_pj_per_op"])
             verdict = "reproduced (≥ 80 %)" if saving >= 80.0 else "not reproduced (< 80 %)"
-            lines.append(f"* {label} vs {BASELINE} ({stream}): {rec['energy_pj_per_op']:.2f} vs "
+            lines.append(f"* {label} vs {baseline} ({stream}): {rec['energy_pj_per_op']:.2f} vs "
                          f"{base['energy_pj_per_op']:.2f} pJ/MAC, saving {saving:.1f} % — {verdict}")
     lines.append("")
     return lines
@@ -213,7 +293,8 @@ def crosscheck_section(results):
              "|---|---|---:|---:|---:|---:|"]
     for _, entry, stream, rec, details in results:
         p = details["sta_power_w"]
-        halved = (p["internal_w"] / 2 + p["switching_w"] + p["leakage_w"]) * rec["clock_ns"] * 1e3
+        halved = ((p["internal_w"] / 2 + p["switching_w"] + p["leakage_w"]) * rec["clock_ns"] * 1e3
+                  / details.get("ops_per_period", 1))
         lines.append(f"| `{rec['module']}` | {stream} | {rec['energy_pj_per_op']:.3f} | "
                      f"{rec['sta_vectorless_pj_per_op']:.3f} | {halved:.3f} | "
                      f"{rec['energy_pj_per_op'] / halved:.2f} |")

@@ -7,7 +7,7 @@ capacitance: the flow has no placement; top-level outputs are unloaded), supply 
     E_switch(n) = (R_n + F_n) · ½ · C_n · V²
     E_int(n)    = R_n · e_rise(d, C_n, s) + F_n · e_fall(d, C_n, s)
                   + Σ_{input pins l on n} (R_n · e_rise(l, s_l) + F_n · e_fall(l, s_l))
-    E_op        = Σ_n (E_switch(n) + E_int(n)) / ops  +  P_leak · T_clk
+    E_op        = Σ_n (E_switch(n) + E_int(n)) / ops  +  P_leak · T_clk / k
 
 where e_rise / e_fall(d, C, s) are the ``internal_power`` rise/fall tables of the output pin d
 that drives n (by output transition), looked up at output load C and input transition s, and
@@ -16,7 +16,8 @@ caused a toggle); s is the slew at the related pin of the edge that causes the o
 (by the arc's timing_sense; non-unate arcs use the mean of both), as OpenSTA computes the slews
 on the same netlist. Input pins with their own internal_power (flip-flop
 CLK and D pins) add their tables at their own slew. P_leak is the sum of the cells'
-``cell_leakage_power`` and T_clk the clock period (one operation per period). Nets driven by a
+``cell_leakage_power``, T_clk the clock period and k the operations per period (1 for a unit;
+R·C for an R × C systolic array, whose operation is one MAC). Nets driven by a
 top-level input count their switching energy (the unit's input capacitance is charged per
 operation whoever drives it) but have no driver internal energy.
 """
@@ -96,10 +97,10 @@ def load_capacitance(library, net):
     return sum(library.cell(kind).pins[pin].capacitance for _, kind, pin in net.loads)
 
 
-def price(netlist, library, rises, falls, *, ops, clock_ns, slews=None):
+def price(netlist, library, rises, falls, *, ops, clock_ns, slews=None, ops_per_period=1):
     """The :class:`EnergyReport` of toggles ``rises`` / ``falls`` (net name -> count)."""
-    if ops < 1:
-        raise ValueError("price(): ops must be >= 1")
+    if ops < 1 or ops_per_period < 1:
+        raise ValueError("price(): ops and ops_per_period must be >= 1")
     slews = slews or {}
     v2 = library.voltage ** 2
     switching = internal = 0.0
@@ -121,5 +122,5 @@ def price(netlist, library, rises, falls, *, ops, clock_ns, slews=None):
             l_rise, l_fall = load_pin_energy(library, inst, kind, pin, slews)
             internal += r * l_rise + f * l_fall
     leak_nw = sum(library.cell(kind).leakage_nw for kind, _ in netlist.cells.values())
-    return EnergyReport(ops, switching / ops, internal / ops, leak_nw * clock_ns * 1e-6,
+    return EnergyReport(ops, switching / ops, internal / ops, leak_nw * clock_ns * 1e-6 / ops_per_period,
                         leak_nw, toggles / ops, len(netlist.nets))

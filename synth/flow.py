@@ -165,6 +165,34 @@ def build_steps(nl, a, b):
     return steps, clock, lead + 1
 
 
+def build_array_steps(nl, a, b, *, rows, cols):
+    """Per-step port values of a systolic array (hdl/systolic.py) and the first measured step.
+
+    ``a`` (steps, rows) and ``b`` (steps, cols) are operand patterns; each step is one cycle in
+    which every PE does one MAC: valid = 1 throughout, last = 1 every streams.DOT_LENGTH steps
+    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset."""
+    wa, wb = len(nl.ports["a"][1]) // rows, len(nl.ports["b"][1]) // cols
+    if rows * wa > 64 or cols * wb > 64:
+        raise ParameterError(f"synth drives array operand buses of at most 64 bits; {nl.top} has "
+                             f"a: {rows} x {wa} bits, b: {cols} x {wb} bits")
+
+    def pack(x, width):
+        word = np.zeros(x.shape[0], dtype=np.uint64)
+        for i in range(x.shape[1]):
+            word |= (x[:, i].astype(np.uint64) & np.uint64((1 << width) - 1)) << np.uint64(i * width)
+        return word
+
+    lead = RESET_CYCLES
+    count = lead + a.shape[0]
+    zeros = np.zeros(lead, dtype=np.uint64)
+    data = np.arange(count) >= lead
+    k = np.arange(count) - lead
+    steps = {"a": np.concatenate([zeros, pack(a, wa)]), "b": np.concatenate([zeros, pack(b, wb)]),
+             "rst": (~data).astype(np.uint64), "valid": data.astype(np.uint64),
+             "last": (data & (k % streams.DOT_LENGTH == streams.DOT_LENGTH - 1)).astype(np.uint64)}
+    return steps, "clk", lead + 1
+
+
 def activity_tcl(nl, steps, act, first):
     """set_power_activity per input port bit: toggles per operation and duty in the window."""
     lines = []
@@ -204,8 +232,18 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     # Later rejections (stream, clock) leave the component unelaborated on purpose.
     component._MustUse__silence = True
     values = full_params(unit, params)
-    fmt = streams.operand_format(unit.name, values)
-    a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
+    if unit.name == "systolic":
+        # Every cycle feeds R + C operands of the PE's format and performs R x C MACs.
+        pe_values = {k: v for k, v in full_params(get_unit(values["pe"]), {}).items()}
+        pe_values.update(component.pe_params)
+        fmt = streams.operand_format(values["pe"], pe_values)
+        rows, cols = values["rows"], values["cols"]
+        a, b = streams.make_stream(stream, fmt, (vectors + 1) * max(rows, cols), seed=seed)
+        a = a[:(vectors + 1) * rows].reshape(vectors + 1, rows)
+        b = b[:(vectors + 1) * cols].reshape(vectors + 1, cols)
+    else:
+        fmt = streams.operand_format(unit.name, values)
+        a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
     module = component.name
     out_root = Path(out_root)
     final = out_root / module
@@ -244,7 +282,12 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
     nl = netlist_mod.read_netlist(work / "netlist.json", lib)
     say(f"[{module}] yosys: {len(nl.cells)} cells, {area:g} um2 ({time.perf_counter() - t:.1f} s)")
 
-    steps, clock, first = build_steps(nl, a, b)
+    if unit.name == "systolic":
+        steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"])
+        macs_per_step = values["rows"] * values["cols"]
+    else:
+        steps, clock, first = build_steps(nl, a, b)
+        macs_per_step = 1
     t = time.perf_counter()
     probe = clock_ns or 1000.0
     slack, _, _, slews = run_sta(work, top=module, clock_ns=probe, clock_port=clock or "",
@@ -267,14 +310,15 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
         f"{sum(act.rises.values()) + sum(act.falls.values())} toggles, settled within "
         f"{act.settle_ns:.3f} ns ({time.perf_counter() - t:.1f} s)")
 
-    e = energy.price(nl, lib, act.rises, act.falls, ops=act.ops, clock_ns=clock_ns, slews=slews)
+    e = energy.price(nl, lib, act.rises, act.falls, ops=act.ops * macs_per_step, clock_ns=clock_ns,
+                     slews=slews, ops_per_period=macs_per_step)
     (work / "activity.tcl").write_text(activity_tcl(nl, steps, act, first))
     slack, timing, power_text, _ = run_sta(work, top=module, clock_ns=clock_ns,
                                            clock_port=clock or "", power=True)
     (work / "timing.rpt").write_text(timing)
     (work / "power.rpt").write_text(power_text)
     sta_power = sta_total_power_w(power_text)
-    sta_pj = sta_power["total_w"] * clock_ns * 1e3      # W × ns = 1e-9 J = 1e3 pJ
+    sta_pj = sta_power["total_w"] * clock_ns * 1e3 / macs_per_step   # W × ns = 1e-9 J = 1e3 pJ
     say(f"[{module}] energy {e.total_pj:.4f} pJ/op (OpenSTA vectorless {sta_pj:.4f} pJ/op)")
 
     record = {
@@ -286,7 +330,8 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
         "tools": tool_versions(), "liberty": lib.name}
     assert tuple(sorted(record)) == tuple(sorted(RESULT_FIELDS))
     details = {
-        "operand_format": fmt.label, "seed": seed, "measured_ops": act.ops,
+        "operand_format": fmt.label, "seed": seed, "measured_ops": act.ops * macs_per_step,
+        "ops_per_period": macs_per_step,
         "cell_counts": nl.cell_counts(), "leakage_nw": _round(e.leakage_nw),
         "switching_pj_per_op": _round(e.switching_pj), "internal_pj_per_op": _round(e.internal_pj),
         "toggles_per_op": _round(e.toggles_per_op), "settle_ns": _round(act.settle_ns),

@@ -226,8 +226,10 @@ def read_outputs(path, netlist):
     """Output port values per step, as written by the testbench (X reads as 0)."""
     outputs = [p for p, (d, _, _) in netlist.ports.items() if d == "output"]
     rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    # Ports wider than 64 bits (an array's result bus) are kept as Python ints.
     return {p: np.array([int(r[i], 16) if "x" not in r[i].lower() else 0 for r in rows],
-                        dtype=np.uint64) for i, p in enumerate(outputs)}
+                        dtype=np.uint64 if len(netlist.ports[p][1]) <= 64 else object)
+            for i, p in enumerate(outputs)}
 
 
 def simulate(netlist, workdir, steps, *, period_ns, first, netlist_v, cell_models, clock=None,

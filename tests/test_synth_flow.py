@@ -216,3 +216,40 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
         in report
     for png in ("energy_area_vs_w.png", "energy_by_unit.png"):
         assert (tmp_path / "one" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_synth_systolic_array_prices_per_mac_and_computes_golden(tmp_path):
+    from golden.systolic import matmul
+    record = synth_unit("systolic", {"rows": 2, "cols": 2, "pe": "int_mac", "n": 4}, stream="uniform",
+                        vectors=70, out_root=tmp_path)
+    out = tmp_path / record["module"]
+    assert record["module"] == "systolic_r2_c2_int_mac_n4_acc16"
+    details = json.loads((out / "details.json").read_text())
+    assert details["ops_per_period"] == 4 and details["measured_ops"] == 4 * 70
+    # Leakage per MAC is the array's leakage over one clock period shared by its 4 MACs.
+    assert record["leakage_pj_per_op"] == pytest.approx(
+        details["leakage_nw"] * record["clock_ns"] * 1e-6 / 4, rel=1e-4)
+    hexes = {p: np.array([int(x, 16) for x in _rows(out / f"in_{p}.hex")])
+             for p in ("a", "b", "valid", "last", "rst")}
+    lead = int(np.argmax(hexes["valid"]))
+    assert lead == 2 and hexes["last"][lead + 63] == 1 and hexes["last"][lead:lead + 63].sum() == 0
+    signed = lambda x: np.where(x >= 8, x - 16, x)   # noqa: E731
+    A = np.stack([signed((hexes["a"][lead:lead + 64] >> (4 * i)) & 15) for i in range(2)])
+    B = np.stack([signed((hexes["b"][lead:lead + 64] >> (4 * j)) & 15) for j in range(2)], axis=1)
+    want = matmul(A, B, pe="int_mac", n=4) & 0xFFFF
+    nl = read_netlist(out / "netlist.json", load_library())
+    outputs = gatesim.read_outputs(out / "outputs.txt", nl)
+    shown = np.flatnonzero(outputs["c_valid"])
+    assert len(shown) == 1                       # the gate-level array finishes exactly one tile
+    c = int(outputs["c"][shown[0]])
+    assert [(c >> (16 * k)) & 0xFFFF for k in range(4)] == list(want.ravel())
+
+
+def test_accuracy_section_is_attached_once(tmp_path):
+    from approxmac.report import attach_accuracy
+    assert not attach_accuracy(tmp_path)                      # nothing to attach yet
+    (tmp_path / "REPORT.md").write_text("# cost report\n")
+    (tmp_path / "accuracy.md").write_text("| mult | top-1 |\n|---|---|\n| fp32 | 98.3 |\n")
+    assert attach_accuracy(tmp_path) and attach_accuracy(tmp_path)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert text.startswith("# cost report") and text.count("| fp32 | 98.3 |") == 1

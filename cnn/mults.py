@@ -1,0 +1,200 @@
+r"""The multipliers a CNN layer can use, by name, with their operand encodings.
+
+Names (``parse_mult``):
+
+    fp32                              NumPy float32 (BLAS sgemm): the reference, not a golden unit
+    bf16                              golden.bf16_mul.bf16_mul
+    mitch_bf16_w{W}_{variant}         golden.mitch_bf16_mul.mitch_bf16_mul, W in 2..8
+    int8, int16                       golden.int_mul.int_mul(n=N, signed="exact")
+    mitch_int{N}_w{W}_{variant}_{signed}
+                                      golden.mitchell.mitch_mul, N in {8, 16}, W in 2..min(N, 10),
+                                      signed in {exact, c1}
+
+Encodings. Float units take bf16 bit patterns: fp32 activations and weights are rounded to bf16
+(round to nearest even, ml_dtypes) before the multiplier. Integer units take symmetric quantized
+values q = clip(rint(x / s), -(2^(N-1)-1), 2^(N-1)-1): weights per output channel with
+s_w[c] = max_k |W[k, c]| / (2^(N-1)-1), activations per layer with s_a = calib_absmax / (2^(N-1)-1)
+(calib_absmax stored with the weights). The integer dot product is exact; the layer output is
+fp32(acc * s_a * s_w[c]) computed in float64.
+
+Class decomposition (the fast path of cnn.gemm). Each unit's product factors as
+
+    mul(a, b) = scale(a) * scale(b) * T[cls(a), cls(b)]  (+ corr(a, b) for signed = c1)
+
+with scale(x) an exact signed power of two (0 for a zero operand) and T a small table of exact
+values computed by the golden function itself on one representative per class:
+
+* bf16: cls = the 7-bit fraction (128 classes), scale = +-2^(e-127); the representative has
+  exponent 127. Holds while no product under- or overflows (checked: ``check_fast``).
+* mitch_bf16 w: cls = the top w-1 fraction bits (Mitch-w ignores the rest), 2^(w-1) classes.
+* mitch_int N w: the magnitude m (|x|, or ~x = |x|-1 for a negative x in c1 mode); m < 2^(w-1):
+  cls = m, scale = 1; else cls = m >> (k-w+1) (its top w bits; k = floor(log2 m)), scale =
+  2^(k-w+1). Mitch-w only sees k and the w-1 bits below the leading one, and its final shift
+  floor(m 2^k / 2^(w-1)) is exact unless both magnitudes are below 2^(w-1), where cls = m itself:
+  so mitch(m_a, m_b) = scale_a scale_b mitch(cls_a, cls_b). Signs: exact multiplies by
+  sign_a sign_b; c1 gives -p-1 when the signs differ, i.e. corr = -[sign_a != sign_b].
+"""
+
+import re
+from dataclasses import dataclass
+
+import ml_dtypes
+import numpy as np
+
+from golden.bf16_mul import bf16_mul
+from golden.floats import BF16, FP32, fp32_to_float
+from golden.int_mul import int_mul
+from golden.mitch_bf16_mul import check_mitch_bf16_params, mitch_bf16_mul
+from golden.mitchell import mitch_mul
+from golden.params import ParameterError, check_choice, check_int, check_mitch_params
+
+MAX_INT_CLASSES_LOG2 = 10      # the fast path's table is K x 2^w x C floats: w <= 10 keeps it small
+
+
+def to_bf16(x):
+    """float32 values -> bf16 patterns (np.uint16), round to nearest even."""
+    return np.asarray(x, dtype=np.float32).astype(ml_dtypes.bfloat16).view(np.uint16)
+
+
+@dataclass(frozen=True)
+class Mult:
+    """One multiplier: ``kind`` is 'fp32', 'float' (bf16 operands, fp32 products) or 'int'."""
+    name: str
+    kind: str
+    unit: str = ""            # golden MAC unit name (golden.mac) for the sequential check
+    n: int = 0                # integer operand width
+    w: int = 0
+    variant: str = "trunc"
+    signed: str = "exact"
+
+    # ------------------------------------------------------------ golden products
+    def product(self, a, b):
+        """Golden products of encoded operands: float64 values for float units (the exact value
+        of the fp32 pattern), int64 for integer units."""
+        if self.kind == "float":
+            p = (bf16_mul(a, b) if self.w == 0 else
+                 mitch_bf16_mul(a, b, w=self.w, variant=self.variant))
+            return fp32_to_float(p).astype(np.float64)
+        if self.w == 0:
+            return int_mul(a, b, n=self.n, signed="exact")
+        return mitch_mul(a, b, n=self.n, w=self.w, variant=self.variant, signed=self.signed)
+
+    def mac_params(self):
+        """(unit, params) of the golden MAC that runs this multiplier (golden/mac.py)."""
+        if self.kind == "float":
+            return ("bf16_mac", {}) if self.w == 0 else (
+                "mitch_bf16_mac", {"w": self.w, "variant": self.variant})
+        if self.w == 0:
+            return "int_mac", {"n": self.n, "acc_width": 64}
+        return "mitch_mac", {"n": self.n, "w": self.w, "variant": self.variant,
+                             "signed": self.signed, "acc_width": 64}
+
+    # ------------------------------------------------------------ encodings
+    @property
+    def qmax(self):
+        return (1 << (self.n - 1)) - 1
+
+    def quantize(self, x, scale):
+        """Symmetric quantization to N-bit ints (int64 array); ``scale`` broadcasts against x."""
+        q = np.rint(np.asarray(x, np.float64) / scale)
+        return np.clip(q, -self.qmax, self.qmax).astype(np.int64)
+
+    def weight_scale(self, w):
+        """Per-output-channel scales of a (K, C) weight matrix."""
+        m = np.abs(w.astype(np.float64)).max(axis=0)
+        return np.where(m > 0, m, 1.0) / self.qmax
+
+    # ------------------------------------------------------------ class decomposition
+    @property
+    def n_classes(self):
+        if self.kind == "float":
+            return 128 if self.w == 0 else 1 << (self.w - 1)
+        return 1 << self.w
+
+    def split(self, x):
+        """(cls, scale) of encoded operands: int64 class indices, float64 exact signed scales."""
+        if self.kind == "float":
+            s, e, f = BF16.fields(np.asarray(x))
+            cls = f if self.w == 0 else f >> (8 - self.w)
+            mag = np.where(e == 0, 0.0, np.ldexp(1.0, (e - BF16.bias).astype(np.int32)))
+            return cls, np.where(s == 1, -mag, mag)
+        x = np.asarray(x, dtype=np.int64)
+        neg = x < 0
+        mag = np.where(neg, ~x, x) if self.signed == "c1" else np.abs(x)
+        k = np.maximum(np.frexp(mag.astype(np.float64))[1] - 1, 0)   # floor(log2 mag), exact
+        shift = np.maximum(k - (self.w - 1), 0)
+        cls = mag >> shift
+        scale = np.ldexp(1.0, shift.astype(np.int32))
+        if self.signed == "c1":
+            # c1 negates p by inversion (-p-1): the -1 is corr, the -p is this sign.
+            return cls, np.where(neg, -scale, scale)
+        return cls, np.where(neg, -scale, np.where(mag == 0, 0.0, scale))
+
+    def table(self):
+        """T[i, j]: the golden product of class representatives i, j (float64, exact)."""
+        i = np.arange(self.n_classes)
+        if self.kind == "float":
+            frac = i if self.w == 0 else i << (8 - self.w)
+            rep = BF16.pack(0, BF16.bias, frac)          # 1.frac x 2^0
+            return self.product(rep[:, None], rep[None, :])
+        t = mitch_mul(i[:, None], i[None, :], n=max(self.n, self.w), w=self.w,
+                      variant=self.variant, signed="none")
+        return t.astype(np.float64)
+
+    def check_fast(self, a, b):
+        """Why the class decomposition may not hold for these operands (None when it holds).
+
+        Float units: every nonzero product must be a normal fp32 number (no NaN/Inf operands, no
+        under/overflow), so that scale * scale * T is the golden value. Integer units: operands
+        within +-(2^(N-1)-1) (the quantizer's range), so |a|, |b| never hit -2^(N-1)."""
+        if self.kind == "float":
+            ea = BF16.fields(np.asarray(a))[1]
+            eb = BF16.fields(np.asarray(b))[1]
+            if (ea == BF16.exp_max).any() or (eb == BF16.exp_max).any():
+                return "NaN or Inf operand"
+            nza, nzb = ea[ea > 0], eb[eb > 0]
+            if nza.size == 0 or nzb.size == 0:
+                return None
+            lo = int(nza.min()) + int(nzb.min()) - BF16.bias           # carry only raises e
+            hi = int(nza.max()) + int(nzb.max()) - BF16.bias + 1
+            if lo <= 0 or hi >= FP32.exp_max:
+                return f"product exponents {lo}..{hi} leave the normal fp32 range 1..254"
+            return None
+        for name, x in (("a", a), ("b", b)):
+            if x.size and np.abs(x).max() > self.qmax:
+                return f"{name} reaches -2^(N-1)"
+        return None
+
+
+def parse_mult(name):
+    """The Mult called ``name`` (see the module docstring); ParameterError for anything else."""
+    if name == "fp32":
+        return Mult("fp32", "fp32")
+    if name == "bf16":
+        return Mult("bf16", "float", "bf16_mac")
+    m = re.fullmatch(r"mitch_bf16_w(\d+)_(\w+?)", name)
+    if m:
+        w, variant = int(m.group(1)), m.group(2)
+        check_mitch_bf16_params(w, variant)
+        return Mult(name, "float", "mitch_bf16_mac", w=w, variant=variant)
+    m = re.fullmatch(r"int(\d+)", name)
+    if m:
+        n = check_choice_int("n", int(m.group(1)))
+        return Mult(name, "int", "int_mac", n=n)
+    m = re.fullmatch(r"mitch_int(\d+)_w(\d+)_([a-z]+)_([a-z0-9]+)", name)
+    if m:
+        n = check_choice_int("n", int(m.group(1)))
+        w, variant, signed = int(m.group(2)), m.group(3), m.group(4)
+        check_mitch_params(n, w, variant, signed)
+        check_int("w", w, 2, min(n, MAX_INT_CLASSES_LOG2))
+        check_choice("signed", signed, ("exact", "c1"))
+        return Mult(name, "int", "mitch_mac", n=n, w=w, variant=variant, signed=signed)
+    raise ParameterError(
+        f"mult must be fp32, bf16, mitch_bf16_w{{2..8}}_{{trunc|unbiased}}, int8, int16 or "
+        f"mitch_int{{8|16}}_w{{2..10}}_{{trunc|unbiased}}_{{exact|c1}}; got {name!r}")
+
+
+def check_choice_int(name, value, choices=(8, 16)):
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(map(str, choices))}; got {value}")
+    return value
