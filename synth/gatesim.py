@@ -18,8 +18,9 @@ The measured window starts at first·T - GUARD_NS (``first`` = the first measure
 warm-up and reset, when every net has settled) and the simulation stops at S·T - GUARD_NS, so it
 covers exactly S - first operations.
 
-Toggles are counted inside the simulator: the testbench has one ``always @(net)`` block per net
-of the netlist that counts its changes to 1 (rises) and to 0 (falls) while the window is open
+Toggles are counted inside the simulator: an instrumented copy of the netlist
+(``netlist_counted.v``, :func:`instrument_netlist`) has one ``always @(net)`` block per net of
+its top module that counts its changes to 1 (rises) and to 0 (falls) while the window is open
 (``toggles.txt``); a change to X or Z inside the window is an error. This is exact and costs
 about a microsecond per event, where reading a VCD of millions of changes in Python costs
 seconds. With ``vcd=True`` the testbench also dumps the window as ``activity.vcd``;
@@ -28,6 +29,7 @@ The testbench also writes every output port just before each step ends (``output
 tests can compare the gate-level results with golden/.
 """
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +56,11 @@ def _fmt(t):
 
 
 def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=None, vcd=False):
-    """Write the testbench driving ``steps`` (port -> array of per-step values) into ``path``."""
+    """Write the testbench driving ``steps`` (port -> array of per-step values) into ``path``.
+
+    The per-net toggle counters live inside the netlist's top module (see
+    :func:`instrument_netlist`): Icarus compiles tens of thousands of ``always`` blocks on local
+    nets several times faster than the same blocks on hierarchical ``dut.net`` references."""
     count = len(next(iter(steps.values())))
     inputs = [p for p, (d, _, _) in netlist.ports.items() if d == "input" and p != clock]
     outputs = [p for p, (d, _, _) in netlist.ports.items() if d == "output"]
@@ -62,7 +68,6 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
     if missing:
         raise ValueError(f"no stimulus for input port(s) {', '.join(sorted(missing))}")
     width = {p: len(netlist.ports[p][1]) for p in netlist.ports}
-    nets = [net.name for net in netlist.nets.values()]
     skew = DRIVE_NS if clock else 0.0
     lines = ["`timescale 1ns/1ps", "module tb;"]
     for p in inputs + ([clock] if clock else []):
@@ -73,56 +78,75 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
         lines.append(f"  reg [{width[p] - 1}:0] mem_{p} [0:{count - 1}];")
     conns = ", ".join(f".{p}({p})" for p in netlist.ports)
     lines += [f"  {netlist.top} dut ({conns});",
-              "  integer i, fd, unknown;",
-              "  reg counting;",
-              "  real step_start, settle;",
-              f"  integer rises [0:{len(nets) - 1}];",
-              f"  integer falls [0:{len(nets) - 1}];"]
+              "  integer i, fd;"]
     if sdf:
         lines.append(f'  initial $sdf_annotate("{sdf}", dut);')
-    # One counter per net; a data net's change re-evaluates settle (time since the step began);
-    # the clock net's own falling edge at T/2 is not a settling event.
-    for k, name in enumerate(nets):
-        settle = "" if name == clock else \
-            "if ($realtime - step_start > settle) settle = $realtime - step_start; "
-        lines.append(f"  always @(dut.{name}) if (counting) begin "
-                     f"if (dut.{name} === 1'b1) rises[{k}] = rises[{k}] + 1; "
-                     f"else if (dut.{name} === 1'b0) falls[{k}] = falls[{k}] + 1; "
-                     f"else unknown = unknown + 1; {settle}end")
     if clock:
         half = period_ns / 2
         lines.append(f"  initial begin {clock} = 0; #{_fmt(period_ns)}; "
                      f"forever begin {clock} = 1; #{_fmt(half)}; {clock} = 0; #{_fmt(half)}; end end")
     lines.append("  initial begin")
-    lines.append(f"    counting = 0; unknown = 0; settle = 0; "
-                 f"for (i = 0; i < {len(nets)}; i = i + 1) begin rises[i] = 0; falls[i] = 0; end")
     lines += [f'    $readmemh("in_{p}.hex", mem_{p});' for p in inputs]
     lines.append('    fd = $fopen("outputs.txt", "w");')
     lines.append(f"    for (i = 0; i < {count}; i = i + 1) begin")
-    lines.append("      step_start = $realtime;")
+    lines.append("      dut.counters_.step_start_ = $realtime;")
     drive = " ".join(f"{p} = mem_{p}[i];" for p in inputs)
     lines.append(f"      #{_fmt(skew)} {drive}" if skew else f"      {drive}")
     fmt = " ".join("%h" for _ in outputs)
     args = ", ".join(outputs)
     lines.append(f'      #{_fmt(period_ns - skew - GUARD_NS)} $fdisplay(fd, "{fmt}", {args});')
-    start = "counting = 1;"
+    start = "dut.counters_.counting_ = 1;"
     if vcd:
         start += ' $dumpfile("activity.vcd"); $dumpvars(1, dut);'
     lines.append(f"      if (i == {first - 1}) begin {start} end")
     lines.append(f"      if (i < {count - 1}) #{_fmt(GUARD_NS)};")
-    lines += ["    end", "    counting = 0;", "    $fclose(fd);",
-              '    fd = $fopen("toggles.txt", "w");',
-              '    $fdisplay(fd, "unknown %0d", unknown);',
-              '    $fdisplay(fd, "settle_ns %0.3f", settle);']
-    lines += [f'    $fdisplay(fd, "{name} %0d %0d", rises[{k}], falls[{k}]);'
-              for k, name in enumerate(nets)]
-    lines += ["    $fclose(fd);", "    $finish;", "  end", "endmodule", ""]
+    lines += ["    end", "    dut.counters_.counting_ = 0;", "    $fclose(fd);",
+              '    dut.counters_.write_toggles_;', "    $finish;", "  end", "endmodule", ""]
     Path(path).write_text("\n".join(lines))
     for p in inputs:
         digits = (width[p] + 3) // 4
         values = np.asarray(steps[p], dtype=np.uint64)
         (Path(path).parent / f"in_{p}.hex").write_text(
             "".join(f"{int(v):0{digits}x}\n" for v in values))
+
+
+def instrument_netlist(netlist, src, dst, *, clock=None):
+    """Copy netlist ``src`` to ``dst`` with a toggle counter on every net of the top module.
+
+    Each net gets ``always @(net)`` counting its changes to 1 (rises) and to 0 (falls) while
+    ``counting_`` is set (a change to X/Z is counted as unknown, an error); a data net's change
+    also updates ``settle_`` = the latest change after the step began (``step_start_``, set by
+    the testbench; the clock net's own edges are not settling events). The task
+    ``write_toggles_`` writes toggles.txt. All of it sits in the generate scope ``counters_``;
+    the design's logic is untouched."""
+    text = Path(src).read_text()
+    header = re.search(rf"^module\s+{re.escape(netlist.top)}\s*\(", text, re.M)
+    end = text.rfind("endmodule")
+    if header is None or end < header.start() or "\nmodule " in text[header.end():end]:
+        raise ValueError(f"{src}: expected the flattened top module {netlist.top} last")
+    nets = [net.name for net in netlist.nets.values()]
+    n = len(nets)
+    # In a generate scope of their own, so $dumpvars(1, dut) still dumps only the design's nets.
+    body = ["  // toggle counters added by synth/gatesim.py (not part of the design)",
+            "  generate if (1) begin : counters_",
+            "  reg counting_ = 0;", "  integer unknown_ = 0;", "  real step_start_ = 0, settle_ = 0;",
+            f"  integer rises_ [0:{n - 1}];", f"  integer falls_ [0:{n - 1}];", "  integer k_;",
+            f"  initial for (k_ = 0; k_ < {n}; k_ = k_ + 1) begin rises_[k_] = 0; falls_[k_] = 0; end"]
+    for k, name in enumerate(nets):
+        settle = "" if name == clock else \
+            "if ($realtime - step_start_ > settle_) settle_ = $realtime - step_start_; "
+        body.append(f"  always @({name}) if (counting_) begin "
+                    f"if ({name} === 1'b1) rises_[{k}] = rises_[{k}] + 1; "
+                    f"else if ({name} === 1'b0) falls_[{k}] = falls_[{k}] + 1; "
+                    f"else unknown_ = unknown_ + 1; {settle}end")
+    body += ["  task write_toggles_;", "    integer fd_;", "    begin",
+             '      fd_ = $fopen("toggles.txt", "w");',
+             '      $fdisplay(fd_, "unknown %0d", unknown_);',
+             '      $fdisplay(fd_, "settle_ns %0.3f", settle_);']
+    body += [f'      $fdisplay(fd_, "{name} %0d %0d", rises_[{k}], falls_[{k}]);'
+             for k, name in enumerate(nets)]
+    body += ["      $fclose(fd_);", "    end", "  endtask", "  end endgenerate"]
+    Path(dst).write_text(text[:end] + "\n".join(body) + "\n" + text[end:])
 
 
 def run_icarus(workdir, netlist_v, cell_models):
@@ -239,7 +263,8 @@ def simulate(netlist, workdir, steps, *, period_ns, first, netlist_v, cell_model
     count = len(next(iter(steps.values())))
     write_testbench(workdir / "tb.v", netlist, steps, period_ns=period_ns, first=first, clock=clock,
                     sdf=sdf, vcd=vcd)
-    run_icarus(workdir, Path(netlist_v).resolve(), cell_models)
+    instrument_netlist(netlist, netlist_v, workdir / "netlist_counted.v", clock=clock)
+    run_icarus(workdir, (workdir / "netlist_counted.v").resolve(), cell_models)
     rises, falls, settle = read_toggles(workdir / "toggles.txt")
     ops = count - first
     return Activity(rises, falls, ops, ops * period_ns, settle,
