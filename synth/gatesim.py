@@ -89,19 +89,22 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
     lines += [f'    $readmemh("in_{p}.hex", mem_{p});' for p in inputs]
     lines.append('    fd = $fopen("outputs.txt", "w");')
     lines.append(f"    for (i = 0; i < {count}; i = i + 1) begin")
-    lines.append("      dut.counters_.step_start_ = $realtime;")
+    lines.append("      dut.step_start_ = $realtime;")
     drive = " ".join(f"{p} = mem_{p}[i];" for p in inputs)
     lines.append(f"      #{_fmt(skew)} {drive}" if skew else f"      {drive}")
     fmt = " ".join("%h" for _ in outputs)
     args = ", ".join(outputs)
     lines.append(f'      #{_fmt(period_ns - skew - GUARD_NS)} $fdisplay(fd, "{fmt}", {args});')
-    start = "dut.counters_.counting_ = 1;"
+    start = "dut.counting_ = 1;"
     if vcd:
-        start += ' $dumpfile("activity.vcd"); $dumpvars(1, dut);'
+        # The design's nets by name: a plain $dumpvars(1, dut) would add the counters too.
+        signals = dict.fromkeys(re.sub(r"\[\d+\]$", "", net.name) for net in netlist.nets.values())
+        start += (' $dumpfile("activity.vcd"); $dumpvars(0, '
+                  + ", ".join(f"dut.{name}" for name in signals) + ");")
     lines.append(f"      if (i == {first - 1}) begin {start} end")
     lines.append(f"      if (i < {count - 1}) #{_fmt(GUARD_NS)};")
-    lines += ["    end", "    dut.counters_.counting_ = 0;", "    $fclose(fd);",
-              '    dut.counters_.write_toggles_;', "    $finish;", "  end", "endmodule", ""]
+    lines += ["    end", "    dut.counting_ = 0;", "    $fclose(fd);",
+              '    dut.write_toggles_;', "    $finish;", "  end", "endmodule", ""]
     Path(path).write_text("\n".join(lines))
     for p in inputs:
         digits = (width[p] + 3) // 4
@@ -117,8 +120,7 @@ def instrument_netlist(netlist, src, dst, *, clock=None):
     ``counting_`` is set (a change to X/Z is counted as unknown, an error); a data net's change
     also updates ``settle_`` = the latest change after the step began (``step_start_``, set by
     the testbench; the clock net's own edges are not settling events). The task
-    ``write_toggles_`` writes toggles.txt. All of it sits in the generate scope ``counters_``;
-    the design's logic is untouched."""
+    ``write_toggles_`` writes their counts. The design's logic is untouched."""
     text = Path(src).read_text()
     header = re.search(rf"^module\s+{re.escape(netlist.top)}\s*\(", text, re.M)
     end = text.rfind("endmodule")
@@ -126,9 +128,7 @@ def instrument_netlist(netlist, src, dst, *, clock=None):
         raise ValueError(f"{src}: expected the flattened top module {netlist.top} last")
     nets = [net.name for net in netlist.nets.values()]
     n = len(nets)
-    # In a generate scope of their own, so $dumpvars(1, dut) still dumps only the design's nets.
     body = ["  // toggle counters added by synth/gatesim.py (not part of the design)",
-            "  generate if (1) begin : counters_",
             "  reg counting_ = 0;", "  integer unknown_ = 0;", "  real step_start_ = 0, settle_ = 0;",
             f"  integer rises_ [0:{n - 1}];", f"  integer falls_ [0:{n - 1}];", "  integer k_;",
             f"  initial for (k_ = 0; k_ < {n}; k_ = k_ + 1) begin rises_[k_] = 0; falls_[k_] = 0; end"]
@@ -139,13 +139,15 @@ def instrument_netlist(netlist, src, dst, *, clock=None):
                     f"if ({name} === 1'b1) rises_[{k}] = rises_[{k}] + 1; "
                     f"else if ({name} === 1'b0) falls_[{k}] = falls_[{k}] + 1; "
                     f"else unknown_ = unknown_ + 1; {settle}end")
+    # Counts are written by index (one loop, not one statement per net, which Icarus compiles
+    # slowly); simulate() turns them into toggles.txt with the nets' names.
     body += ["  task write_toggles_;", "    integer fd_;", "    begin",
-             '      fd_ = $fopen("toggles.txt", "w");',
+             '      fd_ = $fopen("toggle_counts.txt", "w");',
              '      $fdisplay(fd_, "unknown %0d", unknown_);',
-             '      $fdisplay(fd_, "settle_ns %0.3f", settle_);']
-    body += [f'      $fdisplay(fd_, "{name} %0d %0d", rises_[{k}], falls_[{k}]);'
-             for k, name in enumerate(nets)]
-    body += ["      $fclose(fd_);", "    end", "  endtask", "  end endgenerate"]
+             '      $fdisplay(fd_, "settle_ns %0.3f", settle_);',
+             f'      for (k_ = 0; k_ < {n}; k_ = k_ + 1) '
+             '$fdisplay(fd_, "%0d %0d %0d", k_, rises_[k_], falls_[k_]);',
+             "      $fclose(fd_);", "    end", "  endtask"]
     Path(dst).write_text(text[:end] + "\n".join(body) + "\n" + text[end:])
 
 
@@ -164,6 +166,19 @@ def run_icarus(workdir, netlist_v, cell_models):
         # Icarus reports an SDF that does not fit the netlist as warnings only.
         if proc.returncode or "SDF ERROR" in text or "SDF WARNING" in text:
             raise RuntimeError(f"{cmd[0]} failed (log: {log}):\n{text[-2000:]}")
+
+
+def name_toggle_counts(netlist, src, dst):
+    """toggles.txt ("net rises falls" lines) from the simulator's index-ordered counts."""
+    nets = [net.name for net in netlist.nets.values()]
+    lines = []
+    for line in Path(src).read_text().splitlines():
+        fields = line.split()
+        if fields[0] in ("unknown", "settle_ns"):
+            lines.append(line)
+        else:
+            lines.append(f"{nets[int(fields[0])]} {fields[1]} {fields[2]}")
+    Path(dst).write_text("\n".join(lines) + "\n")
 
 
 def read_toggles(path):
@@ -265,6 +280,7 @@ def simulate(netlist, workdir, steps, *, period_ns, first, netlist_v, cell_model
                     sdf=sdf, vcd=vcd)
     instrument_netlist(netlist, netlist_v, workdir / "netlist_counted.v", clock=clock)
     run_icarus(workdir, (workdir / "netlist_counted.v").resolve(), cell_models)
+    name_toggle_counts(netlist, workdir / "toggle_counts.txt", workdir / "toggles.txt")
     rises, falls, settle = read_toggles(workdir / "toggles.txt")
     ops = count - first
     return Activity(rises, falls, ops, ops * period_ns, settle,
