@@ -23,6 +23,14 @@ from .floats import BF16, FP32, FP32_QNAN
 
 def bf16_mul(a, b):
     """fp32 patterns (np.uint32) of the products of bf16 patterns ``a``, ``b`` (broadcast)."""
+    return bf16_product(a, b, lambda ma, mb: ma * mb)
+
+
+def bf16_product(a, b, significand_mul):
+    """fp32 patterns of bf16 products whose 8 x 8-bit significand product is
+    ``significand_mul(Ma, Mb)`` (int64 arrays Ma = 128 + fa, Mb = 128 + fb; its result P must
+    satisfy 2^14 <= P < 2^16): normalization, exponent, sign and the special cases above. The
+    one place that turns a significand product into an fp32 product (bf16_mul, mitch_bf16_mul)."""
     a, b = np.broadcast_arrays(BF16.bits(a, "a"), BF16.bits(b, "b"))
     sa, ea, fa = BF16.fields(a)
     sb, eb, fb = BF16.fields(b)
@@ -32,7 +40,8 @@ def bf16_mul(a, b):
     zero = (ea == 0) | (eb == 0)                       # zeros and flushed subnormals
     nan |= inf & zero
 
-    prod = (128 + fa) * (128 + fb)
+    one = 1 << BF16.frac_bits                          # the hidden bit of the 8-bit significand
+    prod = significand_mul(one + fa, one + fb)
     norm = prod >> 15
     exp = ea + eb - BF16.bias + norm
     frac = (prod << (9 - norm)) & FP32.frac_mask

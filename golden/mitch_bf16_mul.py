@@ -18,7 +18,7 @@ NaN in or 0 x Inf -> FP32_QNAN 0x7FC00000; Inf in -> Inf of sign sa ^ sb; zero o
 
 import numpy as np
 
-from .floats import BF16, FP32, FP32_QNAN
+from .bf16_mul import bf16_product
 from .mitchell import mitch_mul_unsigned
 from .params import VARIANTS, check_choice, check_int
 
@@ -31,25 +31,6 @@ def check_mitch_bf16_params(w, variant):
 def mitch_bf16_mul(a, b, *, w, variant="trunc"):
     """fp32 patterns (np.uint32) of the Mitch-w products of bf16 patterns ``a``, ``b``."""
     check_mitch_bf16_params(w, variant)
-    a, b = np.broadcast_arrays(BF16.bits(a, "a"), BF16.bits(b, "b"))
-    sa, ea, fa = BF16.fields(a)
-    sb, eb, fb = BF16.fields(b)
-    sign = sa ^ sb
-    nan = BF16.is_nan(a) | BF16.is_nan(b)
-    inf = BF16.is_inf(a) | BF16.is_inf(b)
-    zero = (ea == 0) | (eb == 0)                       # zeros and flushed subnormals
-    nan |= inf & zero
-
-    one = 1 << BF16.frac_bits                          # the hidden bit of the 8-bit significand
-    prod = mitch_mul_unsigned((one + fa).astype(np.uint64), (one + fb).astype(np.uint64),
-                              n=8, w=w, variant=variant).astype(np.int64)
-    carry = prod >> 15                                 # the leading one sits at bit 14 + c
-    exp = ea + eb - BF16.bias + carry
-    frac = (prod << (9 - carry)) & FP32.frac_mask
-
-    overflow = inf | (~zero & (exp >= FP32.exp_max))
-    underflow = zero | (exp <= 0)
-    exp = np.where(overflow, FP32.exp_max, np.where(underflow, 0, exp))
-    frac = np.where(overflow | underflow, 0, frac)
-    p = FP32.pack(sign, exp, frac)
-    return np.where(nan, np.uint32(FP32_QNAN), p).astype(np.uint32)
+    # P's leading one sits at bit 14 + c, so bf16_product's normalization bit is the carry c.
+    return bf16_product(a, b, lambda ma, mb: mitch_mul_unsigned(
+        ma.astype(np.uint64), mb.astype(np.uint64), n=8, w=w, variant=variant).astype(np.int64))

@@ -17,7 +17,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .floats import QNAN_FP32, Bf16, Fp32, classify
+from .floats import Bf16, Fp32, classify, drive_product
 
 
 class Bf16Mul(wiring.Component):
@@ -30,10 +30,7 @@ class Bf16Mul(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a, b, p = Bf16(self.a), Bf16(self.b), Fp32(self.p)
-        nan_a, inf_a, zero_a = classify(a)
-        nan_b, inf_b, zero_b = classify(b)
-        sign = a.sign ^ b.sign
-
+        zero_a, zero_b = classify(a)[2], classify(b)[2]     # hidden bit 0 for zero / subnormal
         prod = Signal(16)
         m.d.comb += prod.eq(Cat(a.fraction, ~zero_a) * Cat(b.fraction, ~zero_b))
         norm = prod[15]
@@ -44,14 +41,5 @@ class Bf16Mul(wiring.Component):
         exp = Signal(range(-128, 512))
         m.d.comb += exp.eq(a.exponent + b.exponent - 127 + norm)
 
-        zero = zero_a | zero_b
-        inf = inf_a | inf_b
-        with m.If(nan_a | nan_b | (inf & zero)):
-            m.d.comb += self.p.eq(QNAN_FP32)
-        with m.Elif(inf | (exp >= 255)):
-            m.d.comb += [p.sign.eq(sign), p.exponent.eq(255)]
-        with m.Elif(zero | (exp <= 0)):
-            m.d.comb += p.sign.eq(sign)                     # FTZ: signed zero
-        with m.Else():
-            m.d.comb += [p.sign.eq(sign), p.exponent.eq(exp[:8]), p.fraction.eq(frac)]
+        drive_product(m, a, b, p, exp, frac)
         return m

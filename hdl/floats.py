@@ -30,3 +30,23 @@ def classify(v):
     """
     all_ones = v.exponent.all()
     return all_ones & (v.fraction != 0), all_ones & (v.fraction == 0), v.exponent == 0
+
+
+def drive_product(m, a, b, p, exp, frac):
+    """Drive the Fp32 view ``p`` with the product of the Bf16 views ``a``, ``b``, given the
+    product's biased exponent ``exp`` (a signed value) and 23-bit fraction ``frac``, under the
+    policy: NaN in or 0 x Inf -> QNAN_FP32; Inf in or exp >= 255 -> +-Inf; zero or subnormal in,
+    or exp <= 0 -> signed zero (FTZ); otherwise {sign, exp, frac}. Shared by every bf16
+    multiplier (bf16_mul, mitch_bf16_mul), as golden.bf16_mul.bf16_product is."""
+    nan_a, inf_a, zero_a = classify(a)
+    nan_b, inf_b, zero_b = classify(b)
+    sign = a.sign ^ b.sign
+    zero, inf = zero_a | zero_b, inf_a | inf_b
+    with m.If(nan_a | nan_b | (inf & zero)):
+        m.d.comb += p.as_value().eq(QNAN_FP32)
+    with m.Elif(inf | (exp >= 255)):
+        m.d.comb += [p.sign.eq(sign), p.exponent.eq(255)]
+    with m.Elif(zero | (exp <= 0)):
+        m.d.comb += p.sign.eq(sign)
+    with m.Else():
+        m.d.comb += [p.sign.eq(sign), p.exponent.eq(exp[:8]), p.fraction.eq(frac)]

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from golden.mitch_bf16_mul import check_mitch_bf16_params
 from golden.params import ParameterError
 
-from .floats import QNAN_FP32, Bf16, Fp32, classify
+from .floats import Bf16, Fp32, drive_product
 
 
 def module_name(w, variant):
@@ -55,11 +55,6 @@ class MitchBf16Mul(wiring.Component):
         m = Module()
         w = self.w
         a, b, p = Bf16(self.a), Bf16(self.b), Fp32(self.p)
-        nan_a, inf_a, zero_a = classify(a)
-        nan_b, inf_b, zero_b = classify(b)
-        sign = a.sign ^ b.sign
-        zero = zero_a | zero_b                         # zeros and flushed subnormals
-        inf = inf_a | inf_b
 
         kept_a, kept_b = a.fraction[8 - w:], b.fraction[8 - w:]     # the top w-1 bits
         if self.variant == "unbiased":                 # midpoint of the dropped remainder
@@ -70,13 +65,5 @@ class MitchBf16Mul(wiring.Component):
         exp = Signal(signed(10), name="exp")           # -125 .. 254 + 254 - 127 + 1 = 382
         m.d.comb += exp.eq(a.exponent + b.exponent - 127 + carry)
 
-        with m.If(nan_a | nan_b | (inf & zero)):
-            m.d.comb += self.p.eq(QNAN_FP32)
-        with m.Elif(inf | (exp >= 255)):
-            m.d.comb += [p.sign.eq(sign), p.exponent.eq(255)]
-        with m.Elif(zero | (exp <= 0)):
-            m.d.comb += p.sign.eq(sign)                # FTZ: signed zero
-        with m.Else():
-            m.d.comb += [p.sign.eq(sign), p.exponent.eq(exp[:8]),
-                         p.fraction.eq(Cat(Const(0, 23 - (w - 1)), s[:w - 1]))]
+        drive_product(m, a, b, p, exp, Cat(Const(0, 23 - (w - 1)), s[:w - 1]))
         return m
