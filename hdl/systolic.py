@@ -82,12 +82,11 @@ class SystolicArray(wiring.Component):
         m = Module()
         rows, cols = self.rows, self.cols
 
-        # A tile's first step restarts the accumulators through the PEs' clr.
-        expect_first = Signal(init=1)
+        # A tile's first step restarts the accumulators through the PEs' clr: it is the first
+        # valid step after reset or after a step with last.
+        first = Signal(init=1)
         with m.If(self.valid):
-            m.d.sync += expect_first.eq(self.last)
-        first = Signal()
-        m.d.comb += first.eq(expect_first)
+            m.d.sync += first.eq(self.last)
 
         def delayed(value, cycles, name):
             for stage in range(cycles):
