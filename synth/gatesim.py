@@ -12,7 +12,10 @@ Time line, period T (ns), steps i = 0 .. S-1 of port values (one step = one oper
 * combinational units: step i's inputs are applied at i·T;
 * sequential units (a ``clk`` port): rising clock edges at i·T for i >= 1; step i's inputs are
   applied DRIVE_NS after the edge at i·T (so no register sees its D change at its own edge) and
-  sampled by the edge at (i+1)·T.
+  sampled by the edge at (i+1)·T. When ``rst`` falls (before the measured window), the next edge
+  comes RESET_SETTLE_NS later: the flow builds no buffered reset tree (rst is a false path in
+  STA), and an unbuffered rst fanning out to thousands of flip-flops takes longer than a clock
+  period to settle, which would violate the cells' setup checks and load X into registers.
 
 The measured window starts at first·T - GUARD_NS (``first`` = the first measured step, after
 warm-up and reset, when every net has settled) and the simulation stops at S·T - GUARD_NS, so it
@@ -39,6 +42,7 @@ from vcd.reader import TokenKind, tokenize
 
 GUARD_NS = 0.01
 DRIVE_NS = 0.05
+RESET_SETTLE_NS = 1000.0
 
 
 @dataclass
@@ -81,20 +85,34 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
               "  integer i, fd;"]
     if sdf:
         lines.append(f'  initial $sdf_annotate("{sdf}", dut);')
+    # Steps at which rst falls: the next clock edge waits RESET_SETTLE_NS longer (see above).
+    rst = np.asarray(steps.get("rst", np.zeros(count)), dtype=np.uint64)
+    releases = [i for i in range(1, count) if rst[i - 1] and not rst[i]]
+    if any(i >= first for i in releases):
+        raise ValueError(f"rst falls at step {max(releases)}, inside the measured window "
+                         f"(from step {first})")
+    half = period_ns / 2
     if clock:
-        half = period_ns / 2
-        lines.append(f"  initial begin {clock} = 0; #{_fmt(period_ns)}; "
-                     f"forever begin {clock} = 1; #{_fmt(half)}; {clock} = 0; #{_fmt(half)}; end end")
+        lines.append(f"  initial {clock} = 0;")
     lines.append("  initial begin")
     lines += [f'    $readmemh("in_{p}.hex", mem_{p});' for p in inputs]
     lines.append('    fd = $fopen("outputs.txt", "w");')
     lines.append(f"    for (i = 0; i < {count}; i = i + 1) begin")
     lines.append("      dut.step_start_ = $realtime;")
     drive = " ".join(f"{p} = mem_{p}[i];" for p in inputs)
-    lines.append(f"      #{_fmt(skew)} {drive}" if skew else f"      {drive}")
+    if clock:   # rising edge i starts step i (none before step 0), falling edge half-way
+        lines.append(f"      if (i > 0) {clock} = 1;")
+        lines.append(f"      #{_fmt(skew)} {drive}")
+        lines.append(f"      #{_fmt(half - skew)} {clock} = 0;")
+        rest = period_ns - half - GUARD_NS
+    else:
+        lines.append(f"      {drive}")
+        rest = period_ns - GUARD_NS
     fmt = " ".join("%h" for _ in outputs)
     args = ", ".join(outputs)
-    lines.append(f'      #{_fmt(period_ns - skew - GUARD_NS)} $fdisplay(fd, "{fmt}", {args});')
+    lines.append(f'      #{_fmt(rest)} $fdisplay(fd, "{fmt}", {args});')
+    for i in releases:
+        lines.append(f"      if (i == {i}) #{_fmt(RESET_SETTLE_NS)};")
     start = "dut.counting_ = 1;"
     if vcd:
         # The design's nets by name: a plain $dumpvars(1, dut) would add the counters too.
