@@ -196,3 +196,14 @@ def test_opensta_clock_pin_power_convention(tmp_path):
     per_cycle = clk.rise.lookup(input_transition_time=0.18) + clk.fall.lookup(
         input_transition_time=0.18)
     assert internal_w == pytest.approx(2 * per_cycle * 1e-12 / 10e-9, rel=1e-5)
+
+
+def test_reset_release_waits_before_the_next_edge(chain):
+    work, nl = chain
+    a = np.zeros(6, dtype=np.uint64)
+    gatesim.write_testbench(work / "tb.v", nl, {"a": a, "rst": np.array([1, 1, 0, 0, 0, 0])},
+                            period_ns=2.0, first=3)
+    assert f"if (i == 2) #{gatesim.RESET_SETTLE_NS:.3f};" in (work / "tb.v").read_text()
+    with pytest.raises(ValueError, match="rst falls at step 5, inside the measured window"):
+        gatesim.write_testbench(work / "tb.v", nl, {"a": a, "rst": np.array([1, 1, 0, 0, 1, 0])},
+                                period_ns=2.0, first=3)
