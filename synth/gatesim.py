@@ -12,10 +12,11 @@ Time line, period T (ns), steps i = 0 .. S-1 of port values (one step = one oper
 * combinational units: step i's inputs are applied at i·T;
 * sequential units (a ``clk`` port): rising clock edges at i·T for i >= 1; step i's inputs are
   applied DRIVE_NS after the edge at i·T (so no register sees its D change at its own edge) and
-  sampled by the edge at (i+1)·T. When ``rst`` falls (before the measured window), the next edge
-  comes RESET_SETTLE_NS later: the flow builds no buffered reset tree (rst is a false path in
-  STA), and an unbuffered rst fanning out to thousands of flip-flops takes longer than a clock
-  period to settle, which would violate the cells' setup checks and load X into registers.
+  sampled by the edge at (i+1)·T. When ``rst`` rises or falls (only before the measured
+  window), the next edge comes RESET_SETTLE_NS later: the flow builds no buffered reset tree
+  (rst is a false path in STA), and an unbuffered rst fanning out to thousands of flip-flops
+  takes longer than a clock period to settle, so without the wait some flip-flops would miss the
+  reset or violate their setup checks, and hold X.
 
 The measured window starts at first·T - GUARD_NS (``first`` = the first measured step, after
 warm-up and reset, when every net has settled) and the simulation stops at S·T - GUARD_NS, so it
@@ -85,11 +86,12 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
               "  integer i, fd;"]
     if sdf:
         lines.append(f'  initial $sdf_annotate("{sdf}", dut);')
-    # Steps at which rst falls: the next clock edge waits RESET_SETTLE_NS longer (see above).
+    # Steps at which rst changes (rises, or falls): the next clock edge waits RESET_SETTLE_NS
+    # longer (see above).
     rst = np.asarray(steps.get("rst", np.zeros(count)), dtype=np.uint64)
-    releases = [i for i in range(1, count) if rst[i - 1] and not rst[i]]
-    if any(i >= first for i in releases):
-        raise ValueError(f"rst falls at step {max(releases)}, inside the measured window "
+    changes = [i for i in range(count) if rst[i] != (rst[i - 1] if i else 0)]
+    if any(i >= first for i in changes):
+        raise ValueError(f"rst changes at step {max(changes)}, inside the measured window "
                          f"(from step {first})")
     half = period_ns / 2
     if clock:
@@ -111,7 +113,7 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
     fmt = " ".join("%h" for _ in outputs)
     args = ", ".join(outputs)
     lines.append(f'      #{_fmt(rest)} $fdisplay(fd, "{fmt}", {args});')
-    for i in releases:
+    for i in changes:
         lines.append(f"      if (i == {i}) #{_fmt(RESET_SETTLE_NS)};")
     start = "dut.counting_ = 1;"
     if vcd:

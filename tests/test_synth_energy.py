@@ -203,7 +203,10 @@ def test_reset_release_waits_before_the_next_edge(chain):
     a = np.zeros(6, dtype=np.uint64)
     gatesim.write_testbench(work / "tb.v", nl, {"a": a, "rst": np.array([1, 1, 0, 0, 0, 0])},
                             period_ns=2.0, first=3)
-    assert f"if (i == 2) #{gatesim.RESET_SETTLE_NS:.3f};" in (work / "tb.v").read_text()
-    with pytest.raises(ValueError, match="rst falls at step 5, inside the measured window"):
+    tb = (work / "tb.v").read_text()
+    for step in (0, 2):          # rst rises with step 0 and falls with step 2
+        assert f"if (i == {step}) #{gatesim.RESET_SETTLE_NS:.3f};" in tb
+    assert "if (i == 1) #" not in tb
+    with pytest.raises(ValueError, match="rst changes at step 5, inside the measured window"):
         gatesim.write_testbench(work / "tb.v", nl, {"a": a, "rst": np.array([1, 1, 0, 0, 1, 0])},
                                 period_ns=2.0, first=3)
