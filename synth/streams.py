@@ -16,8 +16,9 @@ Streams (``--stream``):
   fills the range; clipped), activations likewise from 4·1; for unsigned units (sign mode
   ``none``) weights are magnitudes |w| on the unsigned range (a sign-magnitude datapath handles
   the sign outside). Float units take the bf16 (RNE) values. For ``fp32`` units (the adder of a
-  MAC) a = the exact fp32 product of those bf16 operands and b = the running fp32 partial sum
-  of the dot product it belongs to, restarting every DOT_LENGTH operations.
+  MAC) a = golden bf16_mul of those bf16 operands and b = the running partial sum of the dot
+  product it belongs to as golden bf16_mac accumulates it (from +0, restarting every DOT_LENGTH
+  operations).
 * ``trace:FILE`` -- operand pairs from a later accuracy experiment. File format: NumPy ``.npz``
   with 1-D arrays ``a`` and ``b`` of equal length, in the unit's format: integer dtype = values
   (negative allowed for signed units) or, for float units, raw patterns as uint16 (bf16) /
@@ -32,6 +33,9 @@ from pathlib import Path
 
 import ml_dtypes
 import numpy as np
+
+from golden.bf16_mul import bf16_mul
+from golden.mac import mac_run
 
 from golden.params import ParameterError
 
@@ -133,13 +137,13 @@ def _cnn(rng, fmt, count):
     weight_bf = np.asarray(weight, np.float32).astype(ml_dtypes.bfloat16)
     if fmt.kind == "bf16":
         return act_bf.view(np.uint16).astype(np.uint64), weight_bf.view(np.uint16).astype(np.uint64)
-    # fp32: the adder of a MAC. The bf16 x bf16 product is exact in float32 (8 + 8 significand bits).
-    product = act_bf.astype(np.float32) * weight_bf.astype(np.float32)
-    partial = np.zeros(count, np.float32)
-    for start in range(0, count, DOT_LENGTH):      # running sums, restarted per dot product
-        chunk = product[start:start + DOT_LENGTH]
-        partial[start + 1:start + len(chunk)] = np.cumsum(chunk, dtype=np.float32)[:-1]
-    return _float_patterns(product, fmt), _float_patterns(partial, fmt)
+    # fp32: the adder of a bf16 MAC sees the golden product and the running sum before it
+    # (from +0, restarted per dot product), exactly as golden.mac's bf16_mac computes them.
+    a16, w16 = act_bf.view(np.uint16), weight_bf.view(np.uint16)
+    first = np.arange(count) % DOT_LENGTH == 0
+    acc = mac_run(a16, w16, np.ones(count, bool), first, np.zeros(count, bool), unit="bf16_mac")
+    partial = np.where(first, np.uint32(0), np.roll(acc, 1))
+    return bf16_mul(a16, w16).astype(np.uint64), partial.astype(np.uint64)
 
 
 def _trace(path, fmt, count):
