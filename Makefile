@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := iverilog verilator qflow-tech-osu018 opensta
+APT_PACKAGES := iverilog verilator qflow-tech-osu018 opensta dataset-fashion-mnist
 # pytest-xdist workers; CI machines have 2 cores.
 JOBS ?= auto
 # make report: measured operations per gate-level run, and the operand streams.
