@@ -11,7 +11,7 @@ JOBS ?= auto
 REPORT_VECTORS ?= 2000
 REPORT_STREAMS ?= cnn,uniform
 
-.PHONY: setup test test-fast verilog report bench errors accuracy clean
+.PHONY: setup test test-all test-fast verilog report bench errors accuracy clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
 
+# the default run (CI): everything but the tests marked slow
 test: setup
+	$(PY) -m pytest -n $(JOBS) -m "not slow" tests
+
+test-all: setup
 	$(PY) -m pytest -n $(JOBS) tests
 
 test-fast: setup

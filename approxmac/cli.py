@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from golden.params import ParameterError
+from hdl.catalogue import UNITS, get_unit
 
-from .units import UNITS, get_unit
 
 
 def parse_w_range(text):

@@ -11,7 +11,7 @@ cores), then writes into the output folder:
   naming its pairing; the OpenSTA cross-check; what the numbers say about the 80 % claim;
 * ``energy_area_vs_w.png`` and ``energy_by_unit.png``.
 
-The default set is a table: an entry whose unit is not (yet) in approxmac/units.py, or whose
+The default set is a table: an entry whose unit is not (yet) in hdl/catalogue.py, or whose
 parameters the unit does not take, is skipped with a message instead of failing the report.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from golden.params import ParameterError
 
-from .units import UNITS
+from hdl.catalogue import UNITS
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _run_one(entry, stream, vectors, out_root):
     """Worker: (status, entry, stream, record or message, details)."""
     from synth.flow import synth_unit
     if entry.unit not in UNITS:
-        return ("skipped", entry, stream, f"unit {entry.unit} is not in approxmac/units.py yet", None)
+        return ("skipped", entry, stream, f"unit {entry.unit} is not in hdl/catalogue.py yet", None)
     try:
         if entry.max_vectors:
             vectors = min(vectors, entry.max_vectors)

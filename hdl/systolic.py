@@ -37,6 +37,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.params import ParameterError, check_choice, check_int
+from hdl.catalogue import get_unit
 
 PE_UNITS = ("bf16_mac", "mitch_bf16_mac", "int_mac", "mitch_mac")
 
@@ -49,7 +50,6 @@ class SystolicArray(wiring.Component):
     """R x C output-stationary array of MAC PEs (see the module docstring for the protocol)."""
 
     def __init__(self, *, rows=4, cols=4, pe="int_mac", **pe_params):
-        from approxmac.units import get_unit
         try:
             check_int("rows", rows, 1, 16)
             check_int("cols", cols, 1, 16)

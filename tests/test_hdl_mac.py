@@ -6,7 +6,7 @@ from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from approxmac.cli import main
-from approxmac.units import get_unit
+from hdl.catalogue import get_unit
 from golden.floats import special_bf16_values
 from golden.int_mul import int_mul
 from golden.mac import mac_run

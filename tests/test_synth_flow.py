@@ -212,7 +212,7 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
     assert all(set(r) == set(RESULT_FIELDS) | {"label"} for r in costs)
     report = (tmp_path / "one" / "REPORT.md").read_text()
     assert "mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none: energy" in report
-    assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in approxmac/units.py" \
+    assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in hdl/catalogue.py" \
         in report
     for png in ("energy_area_vs_w.png", "energy_by_unit.png"):
         assert (tmp_path / "one" / png).read_bytes()[:4] == b"\x89PNG"
