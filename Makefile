@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@bash .ci/apt-install $(APT_PACKAGES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[train]'
 	@touch $(STAMP)
 
 # the default run (CI): everything but the tests marked slow

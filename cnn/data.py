@@ -9,6 +9,9 @@ as int64. Splits are fixed (no random draw), so every run and every machine sees
   images in file order train, the last 100 test (4000 / 1000).
 * ``digits``  -- scikit-learn's ``load_digits()`` (UCI optical digits, shipped in the wheel): 1797
   images of 8 x 8, pixels 0..16. Split: image i tests when i % 5 == 4, else trains (1438 / 359).
+* ``fashion-mnist`` -- the full Fashion-MNIST (60 000 train / 10 000 test, 28 x 28, pixels 0..255)
+  from Debian's ``dataset-fashion-mnist`` package (``make setup`` installs it), read from
+  ``/usr/share/datasets/fashion-mnist/`` as IDX files; the split is the files' own train / t10k.
 * ``idx:PATH`` -- the user's own data. PATH is either a directory with the four standard IDX files
   of MNIST / Fashion-MNIST (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``) -- the split is
@@ -25,7 +28,8 @@ import numpy as np
 
 from golden.params import ParameterError
 
-DATASETS = ("mnist5k", "digits", "idx:PATH")
+DATASETS = ("fashion-mnist", "mnist5k", "digits", "idx:PATH")
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 @dataclass
@@ -48,6 +52,8 @@ def load(name):
         return load_mnist5k()
     if name == "digits":
         return load_digits()
+    if name == "fashion-mnist":
+        return load_fashion_mnist()
     if isinstance(name, str) and name.startswith("idx:"):
         return load_idx(name[4:])
     raise ParameterError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
@@ -152,3 +158,13 @@ def load_idx(path):
                    np.asarray(arrays["y_train"]).astype(np.int64),
                    _images(arrays["x_test"], "x_test"),
                    np.asarray(arrays["y_test"]).astype(np.int64), split)
+
+
+def load_fashion_mnist():
+    """The full Fashion-MNIST from Debian's dataset-fashion-mnist package."""
+    if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        raise ParameterError(f"dataset fashion-mnist needs {FASHION_MNIST_DIR}/ (Debian package "
+                             f"dataset-fashion-mnist: make setup installs it)")
+    ds = load_idx(FASHION_MNIST_DIR)
+    ds.name = "fashion-mnist"
+    return ds
