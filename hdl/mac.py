@@ -38,6 +38,44 @@ from .mitch_bf16_mul import MitchBf16Mul
 from .mitchell import MitchMul
 
 
+class MacSignature(wiring.Signature):
+    """The port protocol of every MAC (clk and rst are the ``sync`` domain's).
+
+    Parameters
+    ----------
+    operand_width : int
+        Bits of ``a`` and ``b`` (16 for bf16 patterns, N for integers).
+    acc_width : int
+        Bits of ``acc`` (32 for an fp32 accumulator, A for integers).
+
+    Attributes
+    ----------
+    en : In(1)
+        Accumulate this cycle: ``acc <- add(clr ? 0 : acc, mul(a, b))`` at the rising edge.
+    clr : In(1)
+        With ``en``: start from 0 instead of ``acc``.
+    a, b : In(operand_width)
+        The operands.
+    acc : Out(acc_width)
+        The accumulator register.
+    """
+
+    def __init__(self, operand_width, acc_width):
+        self.operand_width, self.acc_width = operand_width, acc_width
+        super().__init__({"en": In(1), "clr": In(1), "a": In(operand_width),
+                          "b": In(operand_width), "acc": Out(acc_width)})
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and
+                (self.operand_width, self.acc_width) == (other.operand_width, other.acc_width))
+
+    def __hash__(self):
+        return hash((type(self), self.operand_width, self.acc_width))
+
+    def __repr__(self):
+        return f"MacSignature({self.operand_width}, {self.acc_width})"
+
+
 class MacShell(wiring.Component):
     """The register, enable, clear and reset around ``multiplier()`` and ``accumulate()``."""
 
@@ -50,8 +88,7 @@ class MacShell(wiring.Component):
         self.unit, self.params = unit, params
         self.acc_width = self.spec.acc_width or 32
         self.name = self.module_name()
-        super().__init__({"en": In(1), "clr": In(1), "a": In(operand_width),
-                          "b": In(operand_width), "acc": Out(self.acc_width)})
+        super().__init__(MacSignature(operand_width, self.acc_width))
 
     def elaborate(self, platform):
         m = Module()

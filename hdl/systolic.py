@@ -34,7 +34,7 @@ every K cycles.
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect
 
 from golden.params import ParameterError, check_choice, check_int
 from hdl.catalogue import get_unit
@@ -107,8 +107,12 @@ class SystolicArray(wiring.Component):
             for j in range(cols):
                 pe = self.pe_unit.build(**self.pe_params)
                 m.submodules[f"pe_{i}_{j}"] = pe
-                m.d.comb += [pe.a.eq(a_in), pe.b.eq(b_in[j]), pe.en.eq(en_in), pe.clr.eq(clr_in)]
-                accs[i][j] = pe.acc
+                # The PE's MacSignature, seen from the array's side.
+                port = pe.signature.flip().create(path=(f"pe_{i}_{j}",))
+                connect(m, port, pe)
+                m.d.comb += [port.a.eq(a_in), port.b.eq(b_in[j]), port.en.eq(en_in),
+                             port.clr.eq(clr_in)]
+                accs[i][j] = port.acc
                 # Operands and control move one PE east / south per cycle.
                 if j < cols - 1:
                     a_in = delayed(a_in, 1, f"a_{i}_{j}_east")

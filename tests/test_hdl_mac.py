@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from amaranth.hdl import ClockDomain, Module
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from approxmac.cli import main
@@ -200,3 +201,12 @@ def test_cli_rejects_bad_parameters_and_writes_nothing(tmp_path, capsys, args, m
     assert main(["verilog", *args, "-o", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_every_mac_has_the_mac_signature():
+    from hdl.mac import MacSignature
+    assert Bf16Mac().signature == MacSignature(16, 32)
+    assert MitchMac(n=8, w=4, acc_width=20).signature == MacSignature(8, 20)
+    assert IntMac(n=16).signature == MacSignature(16, 40) != MacSignature(16, 41)
+    assert IntMac(n=16).signature.flip().members["acc"].flow == wiring.In
+    assert dict(MacSignature(8, 24).members)["en"].flow == wiring.In
