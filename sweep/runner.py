@@ -1,0 +1,180 @@
+r"""run_tasks: map a function over a list of tasks on dask.distributed, results in task order.
+
+    results[i] = fn(*tasks[i].args, **tasks[i].kwargs)      for i = 0..len(tasks)-1
+
+Where the tasks run (``scheduler``):
+
+* ``None`` (default) -- an in-process ``LocalCluster`` started for this call and shut down after
+  it: ``n_workers`` worker *processes* (default: the CPUs this process may use), one thread each.
+  Processes, not threads: the tasks mix NumPy/BLAS with long stretches of pure Python (golden
+  functions, onnx's reference evaluator) that hold the GIL, so threads would serialize; a worker
+  process that dies (out of memory) is restarted and its task rescheduled by dask instead of
+  taking the caller down.
+  No dashboard, random ports: several sweeps may run side by side on one machine. Workers are
+  started with ``spawn``: a script that calls run_tasks needs the usual
+  ``if __name__ == "__main__":`` guard (the ``approxmac`` command has it).
+* ``"tcp://HOST:PORT"`` -- a running cluster (``dask scheduler`` and ``dask worker
+  tcp://HOST:PORT``); its workers must be able to import ``fn``'s module (same project checkout
+  or installed package). The cluster is left running.
+* ``"serial"`` -- a plain loop in this process (no dask): the reference the distributed runs are
+  checked against, and the easiest to debug.
+
+Every task runs with one BLAS / OpenMP thread (threadpoolctl), wherever it runs: OpenBLAS's
+multi-threaded sgemm sums in another order than its one-thread kernel (measured: other float32
+bits), so this is what makes a task's result independent of where it ran -- serial, a local or a
+remote cluster give the same bytes -- and n workers use n cores.
+
+A task's exception stops the run with :class:`TaskError` naming the task and carrying the
+worker's traceback; the other tasks are cancelled. Progress lines go to ``progress`` (default:
+stderr), one per finished task, in completion order.
+"""
+
+import os
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+
+SERIAL = "serial"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: ``fn(*args, **kwargs)``, called ``name`` in progress and errors."""
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+class TaskError(RuntimeError):
+    """A task raised. Attributes: ``task`` (its name), ``error`` (the exception's type name and
+    message), ``remote_traceback`` (the traceback text where it ran)."""
+
+    def __init__(self, task, error, remote_traceback=""):
+        super().__init__(f"task {task} failed: {error}")
+        self.task, self.error, self.remote_traceback = task, error, remote_traceback
+
+
+def _stderr(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def default_workers():
+    """The number of CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:            # not Linux
+        return os.cpu_count() or 1
+
+
+def _call(fn, task):
+    """Runs on the worker: ('ok', result, seconds) or ('error', message, traceback). Errors are
+    returned, not raised, so that any exception (even an unpicklable one) reaches the caller."""
+    from threadpoolctl import threadpool_limits
+    t0 = time.perf_counter()
+    try:
+        with threadpool_limits(limits=1):
+            return "ok", fn(*task.args, **task.kwargs), time.perf_counter() - t0
+    except Exception as e:
+        return "error", f"{type(e).__name__}: {e}", traceback.format_exc()
+
+
+def _as_task(i, t):
+    return t if isinstance(t, Task) else Task(f"task {i}", (t,))
+
+
+def run_tasks(fn, tasks, scheduler=None, n_workers=None, progress=_stderr, label="sweep"):
+    """[fn(task) for task in tasks], on dask.distributed (see the module docstring).
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (workers import it by name).
+    tasks : list of Task, or of single arguments (then task i is called ``task i``)
+    scheduler : None, "serial" or "tcp://HOST:PORT"
+    n_workers : int, optional
+        LocalCluster workers (scheduler None only); default :func:`default_workers`.
+    progress : callable(str) or None
+        Receives one line at the start and one per finished task.
+    label : str
+        Prefix of the progress lines.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``tasks``.
+
+    Raises
+    ------
+    TaskError
+        When a task raises (the first to finish with an error).
+    ValueError
+        For a bad ``scheduler`` or ``n_workers``.
+    """
+    tasks = [_as_task(i, t) for i, t in enumerate(tasks)]
+    say = progress or (lambda line: None)
+    if scheduler is not None and scheduler != SERIAL and not str(scheduler).startswith(
+            ("tcp://", "tls://", "inproc://", "ucx://")):
+        raise ValueError(f"scheduler must be None, 'serial' or tcp://HOST:PORT; got {scheduler!r}")
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                  or n_workers < 1):
+        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+    if not tasks:
+        return []
+    if scheduler == SERIAL:
+        say(f"{label}: {len(tasks)} tasks, serial in this process")
+        out = []
+        for done, task in enumerate(tasks, 1):
+            out.append(_finish(_call(fn, task), task, done, len(tasks), say, label))
+        return out
+    return _run_dask(fn, tasks, scheduler, n_workers or default_workers(), say, label)
+
+
+def _finish(outcome, task, done, total, say, label):
+    if outcome[0] == "error":
+        raise TaskError(task.name, outcome[1], outcome[2])
+    say(f"{label}: [{done}/{total}] {task.name} ({outcome[2]:.1f} s)")
+    return outcome[1]
+
+
+def _run_dask(fn, tasks, scheduler, n_workers, say, label):
+    import logging
+
+    from distributed import Client, LocalCluster, as_completed
+
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        where = f"a LocalCluster of {n_workers} worker processes"
+    else:
+        cluster = None
+        where = f"the cluster at {scheduler}"
+    client = None
+    try:
+        client = Client(cluster if cluster is not None else scheduler)
+        if cluster is None:
+            where += f" ({len(client.scheduler_info()['workers'])} workers)"
+        say(f"{label}: {len(tasks)} tasks on {where}")
+        run = uuid.uuid4().hex[:8]          # keys unique on a shared cluster
+        futures = [client.submit(_call, fn, t, key=f"{label}-{run}-{i}", pure=False)
+                   for i, t in enumerate(tasks)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results = [None] * len(tasks)
+        try:
+            for done, fut in enumerate(as_completed(futures), 1):
+                i = index[fut.key]
+                try:
+                    outcome = fut.result()
+                except Exception as e:      # the worker died (KilledWorker), a lost connection
+                    raise TaskError(tasks[i].name, f"{type(e).__name__}: {e}") from e
+                results[i] = _finish(outcome, tasks[i], done, len(tasks), say, label)
+        except BaseException:
+            client.cancel(futures)
+            raise
+        return results
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
