@@ -335,54 +335,74 @@ class Session:
         return np.concatenate([self.run(x[i:i + batch]) for i in range(0, len(x), batch)])
 
     # ------------------------------------------------------------ one product
-    def product(self, name, x, wmat, patches=None):
-        """Y (M, C) float32 = A (*) wmat with A = patches(x, pad) (a map's im2col) or A = x.
+    def product(self, name, x, wmats, patches=None):
+        """Y = A (*) B of one node: float32 (M, C), groups side by side.
 
-        x is the activation operand (float32), wmat (K, C) float32 the weight operand."""
+        x is the activation operand (float32): a map (N, C_in, H, W) whose windows
+        ``patches(map, pad)`` are A, or A itself when patches is None. wmats is the weight
+        operand B (K, C) float32, or a list of G of them for a grouped conv: group g takes
+        channels g C_in/G .. (g+1) C_in/G of the map. The map is encoded and split once for
+        all groups."""
         if self._observe is not None:
             self._observe(name, x)
         mult = self.mult
+        wmats = [wmats] if isinstance(wmats, np.ndarray) else list(wmats)
+        cg = x.shape[1] // len(wmats)
+
+        def chan(v, g):
+            return v[:, g * cg:(g + 1) * cg] if len(wmats) > 1 else v
 
         def matrix(v, pad=0):
             return patches(v, pad) if patches else v
 
         if mult.kind == "fp32" or name in self.exact_nodes:
-            return matrix(x) @ wmat
+            ys = [matrix(chan(x, g)) @ w for g, w in enumerate(wmats)]
+            return np.concatenate(ys, axis=1) if len(ys) > 1 else ys[0]
         if mult.kind == "float":
-            xc, b = to_bf16(x), to_bf16(wmat)
-            scale = None
+            xc, s_a = to_bf16(x), None
         else:
             s_a = max(self.calib[name], np.finfo(np.float32).tiny) / mult.qmax
-            s_w = mult.weight_scale(wmat)
-            xc, b = mult.quantize(x, s_a), mult.quantize(wmat, s_w)
-            scale = s_a * s_w
-        if self.on_operands is not None:
-            self.on_operands(name, matrix(xc), b)
-        refused = mult.check_fast(xc, b)
-        if refused is not None and self.path == "sequential":
-            raise ValueError(f"node {name}: class decomposition does not hold: {refused}")
-        if self.path == "naive" or refused is not None:
-            y = gemm.naive_matmul(matrix(xc), b, mult)
-        elif mult.kind == "int" and mult.w == 0:
-            y = gemm.int_exact(matrix(xc), b)
-        else:
-            # split the feature map once, then im2col the (class, scale) maps: k*k times fewer
-            # element operations than splitting the patch matrix; the padding is the split of
-            # the encoded zero
-            ca, sa = mult.split(xc)
-            c0, s0 = mult.split(np.zeros((), dtype=xc.dtype))
-            a_min = gemm.smallest_nonzero(sa)
-            ca, sa = matrix(ca.astype(np.int32), int(c0)), matrix(sa, float(s0))
-            if self.path == "sequential":
-                y = _by_columns(lambda bc: gemm.sequential_from_split(
-                    ca, sa, bc, mult, self.add).view(np.float32), b, mult.n_classes)
+            xc = mult.quantize(x, s_a)
+        split = None
+        ys = []
+        for g, w in enumerate(wmats):
+            if mult.kind == "float":
+                b, scale = to_bf16(w), None
             else:
-                y = _by_columns(lambda bc: gemm.fast_from_split(ca, sa, bc, mult, a_min),
-                                b, mult.n_classes)
-        if scale is not None:
-            self.max_abs_acc = max(self.max_abs_acc, int(np.abs(y).max(initial=0)))
-            y = (y.astype(np.float64) * scale).astype(np.float32)
-        return y
+                s_w = mult.weight_scale(w)
+                b, scale = mult.quantize(w, s_w), s_a * s_w
+            xg = chan(xc, g)
+            if self.on_operands is not None:
+                self.on_operands(name, matrix(xg), b)
+            refused = mult.check_fast(xg, b)
+            if refused is not None and self.path == "sequential":
+                raise ValueError(f"node {name}: class decomposition does not hold: {refused}")
+            if self.path == "naive" or refused is not None:
+                y = gemm.naive_matmul(matrix(xg), b, mult)
+            elif mult.kind == "int" and mult.w == 0:
+                y = gemm.int_exact(matrix(xg), b)
+            else:
+                # split the feature map once, then im2col the (class, scale) maps: k*k times
+                # fewer element operations than splitting the patch matrix; the padding is the
+                # split of the encoded zero
+                if split is None:
+                    ca, sa = mult.split(xc)
+                    c0, s0 = mult.split(np.zeros((), dtype=xc.dtype))
+                    split = ca.astype(np.int32), sa, int(c0), float(s0)
+                ca, sa, c0, s0 = split
+                a_min = gemm.smallest_nonzero(chan(sa, g))
+                cag, sag = matrix(chan(ca, g), c0), matrix(chan(sa, g), s0)
+                if self.path == "sequential":
+                    y = _by_columns(lambda bc: gemm.sequential_from_split(
+                        cag, sag, bc, mult, self.add).view(np.float32), b, mult.n_classes)
+                else:
+                    y = _by_columns(lambda bc: gemm.fast_from_split(cag, sag, bc, mult, a_min),
+                                    b, mult.n_classes)
+            if scale is not None:
+                self.max_abs_acc = max(self.max_abs_acc, int(np.abs(y).max(initial=0)))
+                y = (y.astype(np.float64) * scale).astype(np.float32)
+            ys.append(y)
+        return np.concatenate(ys, axis=1) if len(ys) > 1 else ys[0]
 
 
 def _by_columns(f, b, n_classes):
@@ -433,13 +453,9 @@ class _Conv(_Approx):
             return im2col(v, kernel, strides, dilations, pp, pad)
 
         mg = m // group
-        ys = []
-        for g in range(group):
-            wmat = W[g * mg:(g + 1) * mg].reshape(mg, -1).T
-            xg = X[:, g * cg:(g + 1) * cg]
-            ys.append(self.session.product(self.onnx_node.name, xg, np.ascontiguousarray(wmat),
-                                           patches))
-        y = np.concatenate(ys, axis=1) if group > 1 else ys[0]
+        wmats = [np.ascontiguousarray(W[g * mg:(g + 1) * mg].reshape(mg, -1).T)
+                 for g in range(group)]
+        y = self.session.product(self.onnx_node.name, X, wmats, patches)
         y = y.reshape(n, oh, ow, m).transpose(0, 3, 1, 2)
         if B is not None:
             y = y + np.asarray(B, dtype=np.float32)[None, :, None, None]
