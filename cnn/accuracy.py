@@ -24,13 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.approx_add import check_trunc_add_params, mitch_add, trunc_add
-from golden.fp32_add import fp32_add
-from golden.params import ParameterError
 
 from . import data as cnn_data
 from . import model as cnn_model
-from .mults import parse_mult
+from .mults import parse_entry, parse_mult
 
 W_RANGE = range(2, 9)
 DEFAULT_MULTS = (
@@ -42,26 +39,6 @@ DEFAULT_MULTS = (
     + ["bf16+fp32_add", "mitch_bf16_w6_trunc+fp32_add"]
     + [f"bf16+trunc_add_t{t}" for t in (4, 8, 12)]
     + ["bf16+mitch_add"])
-
-
-def parse_entry(name):
-    """(Mult, adder function or None) of an entry name; ParameterError if unknown."""
-    mult_name, _, adder = name.partition("+")
-    mult = parse_mult(mult_name)
-    if not adder:
-        return mult, None
-    if mult.kind != "float":
-        raise ParameterError(f"{name}: an adder (+...) needs a bf16 multiplier (fp32 accumulator)")
-    if adder == "fp32_add":
-        return mult, fp32_add
-    if adder == "mitch_add":
-        return mult, mitch_add
-    m = re.fullmatch(r"trunc_add_t(\d+)", adder)
-    if m:
-        t = int(m.group(1))
-        check_trunc_add_params(t)
-        return mult, lambda x, y: trunc_add(x, y, t=t)
-    raise ParameterError(f"adder must be fp32_add, mitch_add or trunc_add_t{{2..24}}; got {adder!r}")
 
 
 def parse_entries(text):
