@@ -10,6 +10,10 @@ Names (``parse_mult``):
                                       golden.mitchell.mitch_mul, N in {8, 16}, W in 2..min(N, 10),
                                       signed in {exact, c1}
 
+Entries (``parse_entry``): ``MULT`` (exact accumulation) or ``MULT+ADDER`` with a bf16 MULT, where
+the products are accumulated in MAC order by golden ``fp32_add`` (golden/mac.py's MAC) or an
+approximate adder: ``mitch_add``, ``trunc_add_t{T}`` (golden/approx_add.py).
+
 Encodings. Float units take bf16 bit patterns: fp32 activations and weights are rounded to bf16
 (round to nearest even, ml_dtypes) before the multiplier. Integer units take symmetric quantized
 values q = clip(rint(x / s), -(2^(N-1)-1), 2^(N-1)-1): weights per output channel with
@@ -41,8 +45,10 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from golden.approx_add import check_trunc_add_params, mitch_add, trunc_add
 from golden.bf16_mul import bf16_mul
 from golden.floats import BF16, FP32, fp32_to_float
+from golden.fp32_add import fp32_add
 from golden.int_mul import int_mul
 from golden.mitch_bf16_mul import check_mitch_bf16_params, mitch_bf16_mul
 from golden.mitchell import mitch_mul
@@ -198,3 +204,23 @@ def check_choice_int(name, value, choices=(8, 16)):
     if value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(map(str, choices))}; got {value}")
     return value
+
+
+def parse_entry(name):
+    """(Mult, adder function or None) of an entry name; ParameterError if unknown."""
+    mult_name, _, adder = name.partition("+")
+    mult = parse_mult(mult_name)
+    if not adder:
+        return mult, None
+    if mult.kind != "float":
+        raise ParameterError(f"{name}: an adder (+...) needs a bf16 multiplier (fp32 accumulator)")
+    if adder == "fp32_add":
+        return mult, fp32_add
+    if adder == "mitch_add":
+        return mult, mitch_add
+    m = re.fullmatch(r"trunc_add_t(\d+)", adder)
+    if m:
+        t = int(m.group(1))
+        check_trunc_add_params(t)
+        return mult, lambda x, y: trunc_add(x, y, t=t)
+    raise ParameterError(f"adder must be fp32_add, mitch_add or trunc_add_t{{2..24}}; got {adder!r}")
