@@ -122,6 +122,7 @@ def place_labels(ax, xy, labels, fontsize=6, obstacles=()):
                                   fontsize=fontsize, ha=ha, va=va, annotation_clip=False,
                                   arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5")
                                   if r > RADII[0] else None)
+                ann.update_positions(renderer)        # the offset in display space
                 box = Text.get_window_extent(ann, renderer).padded(1)
                 ok = (inside.containsx(box.x0) and inside.containsx(box.x1)
                       and inside.containsy(box.y0) and inside.containsy(box.y1)
@@ -136,6 +137,7 @@ def place_labels(ax, xy, labels, fontsize=6, obstacles=()):
             ann = ax.annotate(label, (x, y), xytext=(0, RADII[-1]), textcoords="offset points",
                               fontsize=fontsize, ha="center", va="bottom",
                               arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"))
+            ann.update_positions(renderer)
             choice = (ann, Text.get_window_extent(ann, renderer))
         placed.append(choice[1])
         out.append(choice)
