@@ -11,7 +11,12 @@ JOBS ?= auto
 REPORT_VECTORS ?= 2000
 REPORT_STREAMS ?= cnn,uniform
 
-.PHONY: setup test test-all test-fast verilog report bench errors accuracy clean
+# make accuracy / accuracy-full: SCHEDULER=tcp://HOST:PORT sends the tasks to a running dask
+# cluster (default: an in-process LocalCluster, one worker process per core).
+SCHEDULER ?=
+ACCURACY_FLAGS = $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+.PHONY: setup test test-all test-fast verilog report bench errors accuracy accuracy-full clean
 
 setup: $(STAMP)
 
@@ -41,11 +46,18 @@ errors: setup
 
 report: setup
 	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS)
-	$(VENV)/bin/approxmac accuracy
+	$(VENV)/bin/approxmac accuracy $(ACCURACY_FLAGS)
 
-# CNN accuracy per multiplier -> build/report/accuracy.{json,md,_vs_w.png}, build/traces/
+# The default grid (<= 30 min on 2 cores): the ResNet-20 on Fashion-MNIST, FP32 / bf16 / Mitch-w6
+# (trunc, unbiased) on all 10 000 test images, the w sweep and the other units on the subset
+# -> build/report/accuracy.{json,md}, accuracy_vs_w.png, accuracy_energy.png, build/traces/
 accuracy: setup
-	$(VENV)/bin/approxmac accuracy
+	$(VENV)/bin/approxmac accuracy $(ACCURACY_FLAGS)
+
+# every multiplier x both networks x the whole test set (the job a dask cluster is for)
+accuracy-full: setup
+	$(VENV)/bin/approxmac accuracy --model resnet20_fmnist,mobilenetv2_fmnist --mult all \
+		--subset-mult none $(ACCURACY_FLAGS)
 
 bench: setup
 	$(VENV)/bin/approxmac bench

@@ -77,11 +77,25 @@ def cmd_report(args):
 
 def cmd_accuracy(args):
     from cnn.accuracy import run
-    run(dataset=args.dataset, entries=args.mult, weights=args.weights, limit=args.limit,
-        seq_images=args.seq_images, out_dir=args.output, trace_dir=args.traces or None)
+    from sweep import TaskError
+    from .report import attach_accuracy
+    exact = [s.strip() for s in args.exact_nodes.split(",") if s.strip()] if args.exact_nodes else []
+    try:
+        run(models=args.model, dataset=args.dataset, entries=args.mult,
+            subset_entries=args.subset_mult, subset=args.subset, seq_images=args.seq_images,
+            limit=args.limit, batch=args.batch, exact_nodes=exact,
+            calib_images=args.calib_images, shard=args.shard, scheduler=args.scheduler,
+            n_workers=args.workers, out_dir=args.output, trace_dir=args.traces or None)
+    except TaskError as e:
+        print(f"approxmac: error: {e}\n{e.remote_traceback}", file=sys.stderr)
+        return 1
+    if attach_accuracy(args.output):
+        print(f"added the accuracy section to {Path(args.output) / 'REPORT.md'}", file=sys.stderr)
 
 
 def build_parser():
+    from cnn.accuracy import (DEFAULT_CALIB_IMAGES, DEFAULT_MODELS, DEFAULT_SEQ_IMAGES,
+                              DEFAULT_SHARD, DEFAULT_SUBSET)
     parser = argparse.ArgumentParser(prog="approxmac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -128,16 +142,47 @@ def build_parser():
     report.add_argument("-o", "--output", default="build/report")
     report.set_defaults(func=cmd_report)
 
-    acc = sub.add_parser("accuracy", help="CNN top-1 accuracy per multiplier (golden arithmetic)")
-    acc.add_argument("--dataset", default="mnist5k", help="mnist5k, digits or idx:PATH")
-    acc.add_argument("--mult", default="all",
-                     help="comma-separated: fp32, bf16, mitch_bf16_w6_trunc, int8, "
-                          "mitch_int8_w6_trunc_c1, bf16+trunc_add_t12, ... (default: all)")
-    acc.add_argument("--weights", help="weights .npz (default: cnn/weights/ for the dataset)")
+    acc = sub.add_parser(
+        "accuracy", help="ONNX models x multipliers on a test set (golden arithmetic, on dask)",
+        description="Run ONNX models with every product of every Conv / Gemm / MatMul through a "
+                    "golden multiplier (everything else in fp32), compare with their FP32 path "
+                    "on the same images (95 %% Wilson CI, exact McNemar test), as tasks on "
+                    "dask.distributed. Writes OUTPUT/accuracy.{json,md}, plots, and traces.")
+    acc.add_argument("--model", default=",".join(DEFAULT_MODELS),
+                     help="comma-separated .onnx paths or committed model names (cnn/models/); "
+                          "default %(default)s")
+    acc.add_argument("--dataset", default="fashion-mnist",
+                     help="fashion-mnist, mnist5k, digits, idx:PATH or npz:PATH (x_test float32 "
+                          "N x C x H x W in the model's input scale, y_test); default %(default)s")
+    acc.add_argument("--mult", default="headline",
+                     help="entries run on every test image: comma-separated fp32, bf16, "
+                          "mitch_bf16_w6_trunc, int8, mitch_int8_w6_trunc_c1, "
+                          "bf16+trunc_add_t12, ..., or a list name: headline (fp32, bf16, "
+                          "mitch_bf16_w6_{trunc,unbiased}), all, sweep, none; default %(default)s")
+    acc.add_argument("--subset-mult", default="sweep",
+                     help="entries run on the subset only (same names; default %(default)s: "
+                          "the w sweep, the integer units and the adders)")
+    acc.add_argument("--subset", type=int, default=DEFAULT_SUBSET,
+                     help="subset size: every k-th test image (default %(default)s)")
+    acc.add_argument("--seq-images", type=int, default=DEFAULT_SEQ_IMAGES,
+                     help="test images for MULT+ADDER (MAC-order) entries (default %(default)s)")
     acc.add_argument("--limit", type=int, help="only the first LIMIT test images")
-    acc.add_argument("--seq-images", type=int, default=200,
-                     help="test images for MULT+ADDER (MAC-order) entries")
-    acc.add_argument("--traces", default="build/traces", help="operand-trace directory ('' = none)")
+    acc.add_argument("--batch", type=int, default=100,
+                     help="images per executor run (bounds memory; default %(default)s)")
+    acc.add_argument("--exact-nodes", default="",
+                     help="comma-separated Conv/Gemm/MatMul node names kept in fp32")
+    acc.add_argument("--calib-images", type=int, default=DEFAULT_CALIB_IMAGES,
+                     help="training images for the integer units' activation scales "
+                          "(default %(default)s)")
+    acc.add_argument("--shard", type=int, default=DEFAULT_SHARD,
+                     help="test images per task (default %(default)s)")
+    acc.add_argument("--scheduler", default=None,
+                     help="tcp://HOST:PORT of a running dask scheduler; 'serial' for no dask; "
+                          "default: an in-process LocalCluster with one worker process per core")
+    acc.add_argument("--workers", type=int, default=None,
+                     help="LocalCluster worker processes (default: the cores)")
+    acc.add_argument("--traces", default="build/traces",
+                     help="operand-trace directory ('' = none; default %(default)s)")
     acc.add_argument("-o", "--output", default="build/report")
     acc.set_defaults(func=cmd_accuracy)
     return parser

@@ -1,202 +1,372 @@
-r"""The accuracy experiment: the trained CNN with each multiplier (and adder) on a test split.
+r"""The accuracy experiment: ONNX models x multipliers on a test set, as tasks on dask.
 
-For each entry, on the test images (N of them):
+For every model, every entry (a multiplier name of cnn.mults, or ``MULT+ADDER``) is run by the
+executor (cnn.executor.Session) on a set of test images and compared with the model's FP32 path on
+the same images (cnn.stats.compare: top-1 with its 95 % Wilson interval, top-3, agreement, the
+exact McNemar test, mean |logit - FP32 logit|). Three image sets, each stated in the output:
 
-    top1              = mean(argmax logits == label)
-    agreement         = mean(argmax logits == argmax fp32 logits)
-    mean_abs_logit_error = mean |logits - fp32 logits|         (over N x 10 logits)
+* all   -- the first ``limit`` test images (default: the whole test split); FP32 always runs here;
+* subset -- every k-th of them, ``subset`` images (the ``subset_entries``: the w sweep, ...);
+* MAC order -- every k-th, ``seq_images`` images: ``MULT+ADDER`` entries (accumulation in MAC
+  order with a golden adder, cnn.gemm.sequential_*: slow), wherever they are listed.
 
-Entries are multiplier names (cnn.mults) with exact accumulation, or ``MULT+ADDER`` where the
-products are accumulated in MAC order by a golden adder: ``fp32_add`` (golden/mac.py's MAC; a
-check that exact accumulation changes nothing), or ``trunc_add_t{T}`` / ``mitch_add``
-(golden/approx_add.py: the approximate-addition experiment). Sequential entries run on a fixed
-subset (every k-th test image, ``seq_images`` of them; the fp32 figures they are compared with
-use the same subset).
+Integer units need activation scales: cnn.executor.calibrate over the first ``calib_images``
+training images (the test images when the data set has none), in the FP32 path.
 
-Outputs: accuracy.json and accuracy.md (the table), accuracy_vs_w.png, accuracy_energy.png when
-the cost flow's costs.json exists, and operand traces (.npz with arrays a, b) for the cost flow.
+The grid (model x entry x shard of ``shard_images`` images) runs through sweep.run_tasks:
+an in-process LocalCluster by default, ``scheduler="tcp://HOST:PORT"`` for a running cluster,
+``"serial"`` for a plain loop; the logits are assembled in task order, so every scheduler gives
+the same bytes. Every input is checked (files, data set, shape, entries, exact nodes, one FP32 image
+through each model) before any work; nothing is written until the results are in.
+
+Outputs (cnn.accuracy_report): ``accuracy.json`` (``records`` + ``run`` metadata),
+``accuracy.md``, ``accuracy_vs_w.png``, ``accuracy_energy.png`` (when ``costs.json`` of the cost
+flow is in the output folder), and operand traces (cnn.traces) for the cost flow.
 """
 
-import json
-import re
+import hashlib
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from golden.params import ParameterError
+from sweep import Runner, Task
 
 from . import data as cnn_data
-from . import model as cnn_model
-from .mults import parse_entry, parse_mult
+from .mults import parse_entry
 
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODELS = ("resnet20_fmnist",)
+FULL_MODELS = ("resnet20_fmnist", "mobilenetv2_fmnist")
 W_RANGE = range(2, 9)
-DEFAULT_MULTS = (
+HEADLINE = ["fp32", "bf16", "mitch_bf16_w6_trunc", "mitch_bf16_w6_unbiased"]
+ALL_MULTS = (
     ["fp32", "bf16"]
     + [f"mitch_bf16_w{w}_{v}" for v in ("trunc", "unbiased") for w in W_RANGE]
     + ["int8", "int16"]
     + [f"mitch_int8_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)]
-    + [f"mitch_int16_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)]
-    + ["bf16+fp32_add", "mitch_bf16_w6_trunc+fp32_add"]
-    + [f"bf16+trunc_add_t{t}" for t in (4, 8, 12)]
-    + ["bf16+mitch_add"])
+    + [f"mitch_int16_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)])
+ADDER_ENTRIES = (["bf16+fp32_add", "mitch_bf16_w6_trunc+fp32_add"]
+                 + [f"bf16+trunc_add_t{t}" for t in (4, 8, 12)] + ["bf16+mitch_add"])
+NAMED_LISTS = {
+    "headline": HEADLINE,
+    "all": ALL_MULTS + ADDER_ENTRIES,
+    "sweep": [m for m in ALL_MULTS if m not in HEADLINE] + ADDER_ENTRIES,
+    "none": [],
+}
+DEFAULT_SUBSET = 1000
+DEFAULT_SEQ_IMAGES = 50
+DEFAULT_CALIB_IMAGES = 1000
+DEFAULT_SHARD = 500
+SEQ_SHARD = 10
 
 
 def parse_entries(text):
-    """Comma-separated entry names; 'all' (or empty) is DEFAULT_MULTS."""
-    names = list(DEFAULT_MULTS) if text in (None, "", "all") else [s.strip() for s in text.split(",")]
+    """A comma-separated entry list, or one of the names of NAMED_LISTS; checked."""
+    if text is None or text == "":
+        return []
+    names = []
+    for part in [s.strip() for s in str(text).split(",") if s.strip()]:
+        names += NAMED_LISTS.get(part, [part])
     for n in names:
         parse_entry(n)
-    return names
+    return list(dict.fromkeys(names))
 
 
-def metrics(logits, ref, labels):
-    return {"top1": float((logits.argmax(1) == labels).mean()),
-            "agreement": float((logits.argmax(1) == ref.argmax(1)).mean()),
-            "mean_abs_logit_error": float(np.abs(logits.astype(np.float64) - ref).mean())}
+def resolve_model(spec):
+    """A model by path (``x.onnx``) or by the stem of a committed model (cnn/models/)."""
+    p = Path(spec)
+    if p.suffix == ".onnx" or p.exists() or "/" in str(spec):
+        return p
+    committed = MODELS_DIR / f"{spec}.onnx"
+    if committed.is_file():
+        return committed
+    have = sorted(q.stem for q in MODELS_DIR.glob("*.onnx")) if MODELS_DIR.is_dir() else []
+    raise ParameterError(f"model {spec!r}: not an .onnx path and not a committed model "
+                         f"(cnn/models/: {', '.join(have) or 'none yet'})")
 
 
-def run(dataset="mnist5k", entries=None, weights=None, limit=None, seq_images=200,
-        out_dir="build/report", trace_dir="build/traces", trace_pairs=20000, log=print):
-    """Run every entry; write the JSON, table, plots and traces; return the JSON dict."""
-    names = parse_entries(entries)            # bad names fail before any work
-    ds = cnn_data.load(dataset)
-    wpath = Path(weights) if weights else cnn_model.weights_path(dataset)
-    w = cnn_model.load_weights(wpath)
-    cnn_model.check_input_shape(w, ds.image_shape, wpath)
-    x, y = ds.x_test, ds.y_test
-    if limit:
-        x, y = x[:limit], y[:limit]
-    step = max(1, len(x) // seq_images)
-    sub = np.arange(0, len(x), step)[:seq_images]
-    calib = w["calib_absmax"]
-    fp32 = cnn_model.predict(x, w, cnn_model.Engine(parse_mult("fp32")))
-    rows = []
-    for name in names:
-        mult, add = parse_entry(name)
-        t0 = time.time()
-        if add is None:
-            eng = cnn_model.Engine(mult, calib=calib)
-            logits = cnn_model.predict(x, w, eng)
-            row = {"mult": name, **metrics(logits, fp32, y), "n_images": len(x)}
+def subset_indices(n, count):
+    """Every k-th of n images from 0, ``count`` of them (k = n // count), and its description."""
+    count = max(1, min(count, n))
+    step = max(1, n // count)
+    idx = np.arange(0, n, step)[:count]
+    return idx, f"every {step}th test image from 0 ({len(idx)} images)" if step > 1 else \
+        f"the first {len(idx)} test images"
+
+
+@dataclass
+class Plan:
+    """One model's entries and their image sets."""
+    name: str
+    path: Path
+    model: object
+    x: np.ndarray             # test images in the model's input scale (limit applied)
+    y: np.ndarray
+    x_calib: np.ndarray
+    entries: list             # [(entry, set name)]
+
+
+# ---------------------------------------------------------------- tasks (run on the workers)
+_MODELS = {}
+
+
+def _model(path):
+    """The checked model at ``path``, once per process (keyed by path, size, mtime)."""
+    from .executor import load_model
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(path)
+    return _MODELS[key]
+
+
+def logits_task(path, entry, x, calib, exact_nodes, batch):
+    """Logits of images x under ``entry``; {'logits', 'max_abs_acc', 'seconds'}."""
+    from .executor import Session
+    t0 = time.perf_counter()
+    sess = Session(_model(path), entry, calib=calib, exact_nodes=exact_nodes)
+    logits = sess.predict(x, batch)
+    return {"logits": np.asarray(logits, dtype=np.float32), "max_abs_acc": int(sess.max_abs_acc),
+            "seconds": time.perf_counter() - t0}
+
+
+def grid_task(kind, *args):
+    """One task of the main wave: ``logits`` (logits_task) or ``trace`` (traces.trace_task)."""
+    if kind == "trace":
+        from .traces import trace_task
+        return trace_task(*args)
+    return logits_task(*args)
+
+
+def calib_task(path, x):
+    """{node: largest |activation operand|} over images x (FP32 path)."""
+    from .executor import calibrate
+    return calibrate(_model(path), x)
+
+
+def _shards(idx, size):
+    return [idx[i:i + size] for i in range(0, len(idx), size)]
+
+
+# ---------------------------------------------------------------- the experiment
+def run(models=DEFAULT_MODELS, dataset="fashion-mnist", entries="headline",
+        subset_entries="sweep", subset=DEFAULT_SUBSET, seq_images=DEFAULT_SEQ_IMAGES, limit=None,
+        batch=100, exact_nodes=(), calib_images=DEFAULT_CALIB_IMAGES, shard=DEFAULT_SHARD,
+        scheduler=None, n_workers=None, out_dir="build/report", trace_dir="build/traces",
+        trace_pairs=20000, progress=None):
+    """Run the grid; write the outputs; return ``{"records": [...], "run": {...}, "logits":
+    {(model, entry): logits}}`` (the first two are accuracy.json).
+
+    Raises
+    ------
+    ParameterError
+        for any bad input, before any work and before anything is written.
+    """
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    t_start = time.time()
+    plans, ds, sets, calib_desc = prepare(models, dataset, entries, subset_entries, subset,
+                                          seq_images, limit, batch, exact_nodes, calib_images,
+                                          shard, scheduler, n_workers)
+    exact_nodes = tuple(exact_nodes)
+    with Runner(scheduler, n_workers, say) as runner:
+        results, where, calibs = _compute(runner, plans, sets, exact_nodes, batch, shard,
+                                          trace_dir, trace_pairs)
+
+    records, fp32_logits, all_logits = [], {}, {}
+    for pi, p in enumerate(plans):
+        for entry, set_name in p.entries:
+            parts = [r for r, w in zip(results, where) if w == (pi, entry)]
+            logits = np.concatenate([r["logits"] for r in parts])
+            idx = sets[set_name][0]
+            all_logits[(p.name, entry)] = logits
+            if entry == "fp32":
+                fp32_logits[pi] = logits
+            ref = fp32_logits[pi][idx]
+            from . import stats
+            rec = {"model": p.name, "dataset": ds.name, "mult": entry,
+                   **stats.compare(logits, ref, p.y[idx]),
+                   "image_set": set_name,
+                   "fp32_top1_same_images": float((ref.argmax(1) == p.y[idx]).mean()),
+                   "seconds": round(sum(r["seconds"] for r in parts), 2)}
+            mult = parse_entry(entry)[0]
             if mult.kind == "int":
-                # the sums are exact; they equal golden/mac.py's MAC with its default A = 2N + 8
-                # accumulator bits when they fit in it
-                row["max_abs_accumulator"] = eng.max_abs_acc
-                row["fits_acc_width_2n_plus_8"] = eng.max_abs_acc < 2 ** (2 * mult.n + 7)
-        else:
-            eng = cnn_model.Engine(mult, path="sequential", add=add, calib=calib)
-            logits = cnn_model.predict(x[sub], w, eng, batch=200)   # few, wide MAC steps
-            row = {"mult": name, **metrics(logits, fp32[sub], y[sub]), "n_images": len(sub),
-                   "fp32_top1_same_images": float((fp32[sub].argmax(1) == y[sub]).mean())}
-        row["seconds"] = round(time.time() - t0, 2)
-        rows.append(row)
-        log(format_row(row))
-    try:
-        wname = str(wpath.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        wname = str(wpath)
-    result = {"dataset": ds.name, "split": ds.split, "n_test": len(x), "weights": wname,
-              "weights_meta": w["meta"],
-              "sequential_subset": f"every {step}th test image, {len(sub)} images",
-              "accumulation": "exact, rounded once to fp32 (float units) / exact integer; "
-                              "MULT+ADDER rows accumulate in MAC order with that adder",
-              "batch_norm": "applied in fp32 after each conv (not folded)",
-              "results": rows}
-    write_outputs(result, Path(out_dir), log)
+                # the sums are exact; they equal golden/mac.py's MAC with its default
+                # A = 2N + 8 accumulator bits when they fit in it
+                acc = max(r["max_abs_acc"] for r in parts)
+                rec["max_abs_accumulator"] = acc
+                rec["fits_acc_width_2n_plus_8"] = acc < 2 ** (2 * mult.n + 7)
+            records.append(rec)
+            say(format_record(rec))
+
+    traces = []
     if trace_dir:
-        write_traces(x, w, Path(trace_dir), ds.name.split(":")[0], trace_pairs, log)
-    return result
+        from .traces import save_trace
+        for r, (pi, what) in zip(results, where):
+            if isinstance(what, tuple):
+                traces.append(save_trace(trace_dir, plans[pi].name, what[1], r, say))
+    meta = run_metadata(plans, ds, sets, calib_desc, calibs[0] is not None, fp32_logits,
+                        exact_nodes, scheduler, n_workers, shard, batch, time.time() - t_start,
+                        traces)
+    result = {"records": records, "run": meta}
+    from .accuracy_report import write_outputs
+    write_outputs(result, Path(out_dir), say)
+    return dict(result, logits=all_logits)
 
 
-def format_row(r):
-    return (f"{r['mult']:<36} top1 {100 * r['top1']:6.2f} %  agree {100 * r['agreement']:6.2f} %  "
-            f"|dlogit| {r['mean_abs_logit_error']:.4f}  n={r['n_images']}  {r['seconds']:.1f} s")
-
-
-def markdown_table(result):
-    lines = [f"Dataset {result['dataset']} ({result['split']}); weights {result['weights']} "
-             f"(FP32 test accuracy at training: {result['weights_meta'].get('fp32_test_accuracy')}). "
-             f"MULT+ADDER rows: {result['sequential_subset']}.",
-             "", "| multiplier (+adder) | images | top-1 % | agreement with FP32 % | "
-             "mean abs logit error | FP32 top-1 % on the same images |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in result["results"]:
-        same = r.get("fp32_top1_same_images")
-        lines.append(f"| {r['mult']} | {r['n_images']} | {100 * r['top1']:.2f} | "
-                     f"{100 * r['agreement']:.2f} | {r['mean_abs_logit_error']:.4f} | "
-                     f"{'' if same is None else f'{100 * same:.2f}'} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(result, out, log=print):
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "accuracy.md").write_text(markdown_table(result))
-    log(f"wrote {out / 'accuracy.json'} and {out / 'accuracy.md'}")
-    plot_vs_w(result, out / "accuracy_vs_w.png", log)
-    costs = out / "costs.json"
-    if costs.is_file():
-        from .pareto import plot_pareto
-        plot_pareto(result, costs, out / "accuracy_energy.png", log)
+def prepare(models, dataset, entries, subset_entries, subset, seq_images, limit, batch,
+            exact_nodes, calib_images, shard, scheduler=None, n_workers=None):
+    """Check every input and load what the run needs: (plans, dataset, image sets, calibration
+    description). Raises ParameterError; writes nothing."""
+    from .executor import Session, load_model, preprocess
+    if scheduler is not None and scheduler != "serial" and not str(scheduler).startswith(
+            ("tcp://", "tls://")):
+        raise ParameterError(f"scheduler must be tcp://HOST:PORT or 'serial'; got {scheduler!r}")
+    for name, v, lo in (("subset", subset, 1), ("seq_images", seq_images, 1), ("batch", batch, 1),
+                        ("calib_images", calib_images, 1), ("shard", shard, 1),
+                        ("limit", limit, 1), ("workers", n_workers, 1)):
+        if v is None and name in ("limit", "workers"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ParameterError(f"{name} must be an integer >= {lo}, got {v!r}")
+    full = parse_entries(entries)
+    sub = [e for e in parse_entries(subset_entries) if e not in full]
+    if isinstance(models, (str, Path)):
+        models = [m for m in str(models).split(",") if m]
+    if not models:
+        raise ParameterError("give at least one model (--model PATH.onnx)")
+    paths = [resolve_model(m) for m in models]
+    loaded = [load_model(p) for p in paths]
+    names = [p.stem for p in paths]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"models must have different file names; got {', '.join(names)}")
+    ds = cnn_data.load(dataset)
+    n = len(ds.x_test) if limit is None else min(limit, len(ds.x_test))
+    if n == 0:
+        raise ParameterError(f"dataset {ds.name} has no test images")
+    sets = {"all": (np.arange(n), f"the first {n} test images" if n < len(ds.x_test)
+                    else f"all {n} test images"),
+            "subset": subset_indices(n, subset), "mac_order": subset_indices(n, seq_images)}
+    if len(ds.x_train):
+        calib_src, calib_desc = ds.x_train[:calib_images], (
+            f"activation scales: largest |activation operand| of every Conv/Gemm/MatMul node "
+            f"over the first {min(calib_images, len(ds.x_train))} training images (FP32 path)")
     else:
-        log(f"no {costs}: skipping the accuracy-energy Pareto plot (run the cost flow first)")
-    from approxmac.report import attach_accuracy
-    if attach_accuracy(out):
-        log(f"added the accuracy section to {out / 'REPORT.md'}")
+        calib_src, calib_desc = ds.x_test[:calib_images], (
+            f"activation scales: largest |activation operand| of every Conv/Gemm/MatMul node "
+            f"over the first {min(calib_images, len(ds.x_test))} TEST images (FP32 path; the "
+            f"data set has no training images)")
+    plans = []
+    for path, model, name in zip(paths, loaded, names):
+        scale = (lambda v: np.asarray(v, np.float32)) if ds.model_scale else (
+            lambda v, m=model: preprocess(m, v))
+        x = scale(ds.x_test[:n])
+        try:
+            Session(model, "fp32", exact_nodes=exact_nodes).run(x[:1])
+        except ParameterError as e:
+            raise ParameterError(f"model {path} with dataset {ds.name}: {e}") from None
+        except Exception as e:     # an operator that fails on these data
+            raise ParameterError(f"model {path} fails on one {ds.name} test image of shape "
+                                 f"{tuple(x.shape[1:])} in the FP32 path: "
+                                 f"{type(e).__name__}: {e}") from None
+        plan_entries = [("fp32", "all")] + [
+            (e, "mac_order" if parse_entry(e)[1] is not None else "all")
+            for e in full if e != "fp32"] + [
+            (e, "mac_order" if parse_entry(e)[1] is not None else "subset") for e in sub
+            if e != "fp32"]
+        plans.append(Plan(name, path, model, x, ds.y_test[:n], scale(calib_src), plan_entries))
+    return plans, ds, sets, calib_desc
 
 
-def plot_vs_w(result, path, log=print):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = {r["mult"]: r for r in result["results"]}
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for pattern, label in ((r"mitch_bf16_w(\d+)_trunc", "Mitch-w bf16, trunc"),
-                           (r"mitch_bf16_w(\d+)_unbiased", "Mitch-w bf16, unbiased"),
-                           (r"mitch_int8_w(\d+)_trunc_c1", "Mitch-w int8, c1"),
-                           (r"mitch_int16_w(\d+)_trunc_c1", "Mitch-w int16, c1")):
-        pts = sorted((int(m.group(1)), r["top1"]) for n, r in rows.items()
-                     if (m := re.fullmatch(pattern, n)))
-        if pts:
-            ax.plot(*zip(*[(wv, 100 * a) for wv, a in pts]), "o-", label=label)
-    for ref, style in (("fp32", "k--"), ("bf16", "k:")):
-        if ref in rows:
-            ax.axhline(100 * rows[ref]["top1"], color="k", linestyle=style[1:],
-                       label=f"{ref.upper()} ({100 * rows[ref]['top1']:.1f} %)")
-    ax.set_xlabel("w (significant bits kept per operand)")
-    ax.set_ylabel(f"top-1 accuracy on {result['dataset']} test (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    log(f"wrote {path}")
+def _compute(runner, plans, sets, exact_nodes, batch, shard, trace_dir, trace_pairs):
+    """The two waves: calibration (when an integer unit or a trace needs it), then the grid
+    (traces first: few, and wanted by the cost flow). Returns (results, where, calibs): where[i]
+    is (model index, entry) or (model index, ("trace", format)) of results[i]."""
+    need = bool(trace_dir) or any(parse_entry(e)[0].kind == "int"
+                                  for p in plans for e, _ in p.entries)
+    calibs = calibrate_all(plans, runner) if need else [None] * len(plans)
+    tasks, where = [], []
+    if trace_dir:
+        from .traces import trace_tasks
+        for pi, p in enumerate(plans):
+            for fmt, t in trace_tasks(p.path, p.x, calibs[pi], p.name, trace_pairs):
+                tasks.append(Task(t.name, ("trace",) + t.args))
+                where.append((pi, ("trace", fmt)))
+    for pi, p in enumerate(plans):
+        for entry, set_name in p.entries:
+            size = SEQ_SHARD if set_name == "mac_order" else shard
+            for part in _shards(sets[set_name][0], size):
+                tasks.append(Task(f"{p.name} {entry} images {part[0]}..{part[-1]}",
+                                  ("logits", str(p.path), entry, p.x[part], calibs[pi],
+                                   exact_nodes, batch)))
+                where.append((pi, entry))
+    return runner.run(grid_task, tasks, label="accuracy"), where, calibs
 
 
-def write_traces(x, w, out, tag, pairs, log=print, seed=2022, images=20):
-    """Operand streams as a MAC sees them: whole dot products (k = 0..K-1 of one output) of
-    randomly drawn outputs of conv1, conv2 and FC (drawn in proportion to each layer's MACs)
-    of the first ``images`` test images, concatenated until ``pairs`` pairs. One file per operand
-    format: bf16 patterns (uint16; for bf16_mul, mitch_bf16_mul) and int8 / int16 values
-    (int64, two's-complement range; for int_mul, mitch_mul signed)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for fmt, mname in (("bf16", "bf16"), ("int8", "int8"), ("int16", "int16")):
-        seen = []
-        eng = cnn_model.Engine(parse_mult(mname), calib=w["calib_absmax"],
-                               on_operands=lambda layer, a, b: seen.append((layer, a, b)))
-        cnn_model.predict(x[:images], w, eng)
-        rng = np.random.default_rng(seed)
-        macs = np.array([a.shape[0] * a.shape[1] * b.shape[1] for _, a, b in seen], dtype=float)
-        ta, tb, tl = [], [], []
-        total = 0
-        while total < pairs:
-            i = rng.choice(len(seen), p=macs / macs.sum())
-            layer, a, b = seen[i]
-            m, c = rng.integers(a.shape[0]), rng.integers(b.shape[1])
-            ta.append(a[m]), tb.append(b[:, c]), tl.append(np.full(a.shape[1], i))
-            total += a.shape[1]
-        a_all, b_all = np.concatenate(ta)[:pairs], np.concatenate(tb)[:pairs]
-        layer_names = np.array([s[0] for s in seen])
-        path = out / f"{tag}_{fmt}.npz"
-        np.savez_compressed(path, a=a_all, b=b_all, layer=layer_names[np.concatenate(tl)[:pairs]])
-        log(f"wrote {path} ({len(a_all)} pairs, {a_all.dtype})")
+def calibrate_all(plans, runner):
+    """Per model {node: absmax} (max over shards of the calibration images)."""
+    tasks, owner = [], []
+    for pi, p in enumerate(plans):
+        for part in _shards(np.arange(len(p.x_calib)), DEFAULT_SHARD):
+            tasks.append(Task(f"{p.name} calibration images {part[0]}..{part[-1]}",
+                              (str(p.path), p.x_calib[part])))
+            owner.append(pi)
+    results = runner.run(calib_task, tasks, label="calibration")
+    calibs = [{} for _ in plans]
+    for pi, r in zip(owner, results):
+        for node, v in r.items():
+            calibs[pi][node] = max(calibs[pi].get(node, 0.0), v)
+    return calibs
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_metadata(plans, ds, sets, calib_desc, calibrated, fp32_logits, exact_nodes, scheduler,
+                 n_workers, shard, batch, wall, traces):
+    """The run's description: data, models (with the onnxruntime cross-check), image sets."""
+    from .executor import ort_run
+    models = []
+    for pi, p in enumerate(plans):
+        ort = np.concatenate([ort_run(p.model, p.x[i:i + 1000])
+                              for i in range(0, len(p.x), 1000)])
+        ours = fp32_logits[pi]
+        models.append({
+            "name": p.name, "path": str(p.path), "sha256": _sha256(p.path),
+            "metadata": {m.key: m.value for m in p.model.metadata_props},
+            "onnxruntime_top1": float((ort.argmax(1) == p.y).mean()),
+            "fp32_path_same_top1_as_onnxruntime": float((ort.argmax(1) == ours.argmax(1)).mean()),
+            "fp32_path_max_abs_logit_diff_over_max_abs_logit": float(
+                np.abs(ours.astype(np.float64) - ort).max() / max(np.abs(ort).max(), 1e-30))})
+    return {
+        "dataset": ds.name, "split": ds.split,
+        "preprocessing": "none (npz: images in the model's input scale)" if ds.model_scale
+        else "the model's metadata preprocess_mean / preprocess_std on pixels in [0, 1]",
+        "image_sets": {k: v[1] for k, v in sets.items()},
+        "image_set_use": {"all": "FP32 and the entries given with --mult",
+                          "subset": "the entries given with --subset-mult",
+                          "mac_order": "MULT+ADDER entries (accumulation in MAC order)"},
+        "calibration": calib_desc if calibrated else None,
+        "models": models, "exact_nodes": list(exact_nodes),
+        "operands": "bf16 units: fp32 -> bf16 round to nearest even; integer units: symmetric, "
+                    "weights per output channel, activations per tensor (calibration)",
+        "accumulation": "exact, rounded once to fp32 (float units) / exact integer; MULT+ADDER "
+                        "entries accumulate in MAC order with that golden adder",
+        "other_operators": "fp32 (onnx.reference), BatchNormalization kept as separate nodes",
+        "statistics": "top1_ci: 95 % Wilson interval; mcnemar_p: exact two-sided McNemar test "
+                      "against FP32 on the same images; significant: mcnemar_p < 0.05",
+        "scheduler": scheduler or "LocalCluster", "n_workers": n_workers,
+        "shard_images": shard, "batch": batch, "traces": [str(t) for t in traces],
+        "wall_seconds": round(wall, 1)}
+
+
+def format_record(r):
+    lo, hi = r["top1_ci"]
+    return (f"{r['model']:<20} {r['mult']:<32} top1 {100 * r['top1']:6.2f} % "
+            f"[{100 * lo:.2f}, {100 * hi:.2f}]  agree {100 * r['agreement']:6.2f} %  "
+            f"p {r['mcnemar_p']:.3g}{' *' if r['significant'] else '  '}  "
+            f"|dlogit| {r['mean_abs_logit_error']:.4f}  n={r['images']}")

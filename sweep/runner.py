@@ -24,6 +24,9 @@ multi-threaded sgemm sums in another order than its one-thread kernel (measured:
 bits), so this is what makes a task's result independent of where it ran -- serial, a local or a
 remote cluster give the same bytes -- and n workers use n cores.
 
+:class:`Runner` keeps one cluster open for several waves of tasks (a wave may need the
+results of the one before).
+
 A task's exception stops the run with :class:`TaskError` naming the task and carrying the
 worker's traceback; the other tasks are cancelled. Progress lines go to ``progress`` (default:
 stderr), one per finished task, in completion order.
@@ -84,6 +87,74 @@ def _as_task(i, t):
     return t if isinstance(t, Task) else Task(f"task {i}", (t,))
 
 
+def _check(scheduler, n_workers):
+    if scheduler is not None and scheduler != SERIAL and not str(scheduler).startswith(
+            ("tcp://", "tls://", "inproc://", "ucx://")):
+        raise ValueError(f"scheduler must be None, 'serial' or tcp://HOST:PORT; got {scheduler!r}")
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                  or n_workers < 1):
+        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+
+
+class Runner:
+    """Where tasks run, kept open for several waves of tasks (one cluster start for all).
+
+    ``with Runner(scheduler, n_workers, progress) as r: r.run(fn, tasks, label)``; the cluster
+    (scheduler None) starts at the first wave that has tasks and closes at the end of the
+    ``with``. Parameters as :func:`run_tasks`.
+    """
+
+    def __init__(self, scheduler=None, n_workers=None, progress=_stderr):
+        _check(scheduler, n_workers)
+        self.scheduler, self.n_workers = scheduler, n_workers or default_workers()
+        self.say = progress or (lambda line: None)
+        self.cluster = self.client = None
+        self.where = "serial in this process"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def _connect(self):
+        import logging
+
+        from distributed import Client, LocalCluster
+        if self.scheduler is None:
+            self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None,
+                                        silence_logs=logging.ERROR)
+            self.where = f"a LocalCluster of {self.n_workers} worker processes"
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(self.scheduler)
+            self.where = (f"the cluster at {self.scheduler} "
+                          f"({len(self.client.scheduler_info()['workers'])} workers)")
+
+    def run(self, fn, tasks, label="sweep"):
+        """[fn(task) for task in tasks] (see :func:`run_tasks`)."""
+        tasks = [_as_task(i, t) for i, t in enumerate(tasks)]
+        if not tasks:
+            return []
+        if self.scheduler == SERIAL:
+            self.say(f"{label}: {len(tasks)} tasks, {self.where}")
+            return [_finish(_call(fn, t), t, done, len(tasks), self.say, label)
+                    for done, t in enumerate(tasks, 1)]
+        if self.client is None:
+            self._connect()
+        self.say(f"{label}: {len(tasks)} tasks on {self.where}")
+        return _run_dask(self.client, fn, tasks, self.say, label)
+
+
 def run_tasks(fn, tasks, scheduler=None, n_workers=None, progress=_stderr, label="sweep"):
     """[fn(task) for task in tasks], on dask.distributed (see the module docstring).
 
@@ -112,23 +183,8 @@ def run_tasks(fn, tasks, scheduler=None, n_workers=None, progress=_stderr, label
     ValueError
         For a bad ``scheduler`` or ``n_workers``.
     """
-    tasks = [_as_task(i, t) for i, t in enumerate(tasks)]
-    say = progress or (lambda line: None)
-    if scheduler is not None and scheduler != SERIAL and not str(scheduler).startswith(
-            ("tcp://", "tls://", "inproc://", "ucx://")):
-        raise ValueError(f"scheduler must be None, 'serial' or tcp://HOST:PORT; got {scheduler!r}")
-    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
-                                  or n_workers < 1):
-        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
-    if not tasks:
-        return []
-    if scheduler == SERIAL:
-        say(f"{label}: {len(tasks)} tasks, serial in this process")
-        out = []
-        for done, task in enumerate(tasks, 1):
-            out.append(_finish(_call(fn, task), task, done, len(tasks), say, label))
-        return out
-    return _run_dask(fn, tasks, scheduler, n_workers or default_workers(), say, label)
+    with Runner(scheduler, n_workers, progress) as runner:
+        return runner.run(fn, tasks, label)
 
 
 def _finish(outcome, task, done, total, say, label):
@@ -138,43 +194,22 @@ def _finish(outcome, task, done, total, say, label):
     return outcome[1]
 
 
-def _run_dask(fn, tasks, scheduler, n_workers, say, label):
-    import logging
-
-    from distributed import Client, LocalCluster, as_completed
-
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        where = f"a LocalCluster of {n_workers} worker processes"
-    else:
-        cluster = None
-        where = f"the cluster at {scheduler}"
-    client = None
+def _run_dask(client, fn, tasks, say, label):
+    from distributed import as_completed
+    run = uuid.uuid4().hex[:8]          # keys unique on a shared cluster
+    futures = [client.submit(_call, fn, t, key=f"{label}-{run}-{i}", pure=False)
+               for i, t in enumerate(tasks)]
+    index = {f.key: i for i, f in enumerate(futures)}
+    results = [None] * len(tasks)
     try:
-        client = Client(cluster if cluster is not None else scheduler)
-        if cluster is None:
-            where += f" ({len(client.scheduler_info()['workers'])} workers)"
-        say(f"{label}: {len(tasks)} tasks on {where}")
-        run = uuid.uuid4().hex[:8]          # keys unique on a shared cluster
-        futures = [client.submit(_call, fn, t, key=f"{label}-{run}-{i}", pure=False)
-                   for i, t in enumerate(tasks)]
-        index = {f.key: i for i, f in enumerate(futures)}
-        results = [None] * len(tasks)
-        try:
-            for done, fut in enumerate(as_completed(futures), 1):
-                i = index[fut.key]
-                try:
-                    outcome = fut.result()
-                except Exception as e:      # the worker died (KilledWorker), a lost connection
-                    raise TaskError(tasks[i].name, f"{type(e).__name__}: {e}") from e
-                results[i] = _finish(outcome, tasks[i], done, len(tasks), say, label)
-        except BaseException:
-            client.cancel(futures)
-            raise
-        return results
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        for done, fut in enumerate(as_completed(futures), 1):
+            i = index[fut.key]
+            try:
+                outcome = fut.result()
+            except Exception as e:      # the worker died (KilledWorker), a lost connection
+                raise TaskError(tasks[i].name, f"{type(e).__name__}: {e}") from e
+            results[i] = _finish(outcome, tasks[i], done, len(tasks), say, label)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return results

@@ -82,3 +82,16 @@ def test_running_cluster_by_address():
                         scheduler=cluster.scheduler_address, progress=lines.append)
         assert out == [25, 36] and "1 workers" in lines[0] and cluster.scheduler_address in lines[0]
         assert run_tasks(fail_on, [7], scheduler=cluster.scheduler_address, progress=None) == [49]
+
+
+def test_runner_keeps_one_cluster_for_several_waves():
+    from sweep import Runner
+    lines = []
+    with Runner(n_workers=2, progress=lines.append) as r:
+        first = r.run(shard_work, [Task(f"a{i}", (i, 50)) for i in range(4)], label="one")
+        second = r.run(shard_work, [Task(f"b{i}", (i, 50)) for i in range(4)], label="two")
+        assert r.client is not None
+    assert r.client is None and r.cluster is None
+    assert {x["pid"] for x in first} == {x["pid"] for x in second}
+    assert _bytes(first) == _bytes(second)
+    assert sum("LocalCluster" in line for line in lines) == 2 and lines[-1].startswith("two: [4/4]")
