@@ -180,12 +180,14 @@ def _fast_codes(codes, rowbase, koff, b, mult):
         # terms a * b are multiples of 2^(lsb(scale) - 7 + lsb(b))
         return _round_rows(s, bound, smin * 2.0 ** -7, lsb_exponent(bv).min(initial=np.inf), k,
                            lambda m, j: av[m] * bv[:, j])
-    bt = class_table(mult, b)
-    bmax = np.abs(bt).reshape(k, -1).max(axis=1, initial=0)
-    s = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt)
+    bt4, bmax, low_b = _packed_table(mult, b)
+    s = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4, c)
     bound, smin = kernels.row_stats(codes, rowbase, koff, tab, hi, bmax)
+    bt = None
 
     def terms(m, j):
+        nonlocal bt
+        bt = class_table(mult, b) if bt is None else bt
         a = codes[rowbase[m] + koff].astype(np.int64)
         return tab[a >> hi] * bt[np.arange(k), (a & lo_mask) >> cls_shift, j]
 
@@ -198,7 +200,34 @@ def _fast_codes(codes, rowbase, koff, b, mult):
                 codes >> (hi + 4)).any() else np.zeros((len(rowbase), k), dtype=bool)
             y -= _c1_correction(neg.astype(bool), b < 0)   # c1 scales are never 0
         return y
-    return _round_rows(s, bound, smin, lsb_exponent(bt).min(initial=np.inf), k, terms)
+    return _round_rows(s, bound, smin, low_b, k, terms)
+
+
+_PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
+_PACKED_BYTES = 1 << 28
+
+
+def _packed_table(mult, b):
+    """(bt4, bmax, low_b) of weights b: class_table in cnn.kernels.pack_table's layout, the
+    largest |entry| per k, and a lower bound on the exponent of every entry's lowest set bit
+    (lsb(sb T) >= log2 |sb| + min lsb T). Cached (up to 256 MiB) by the weights' bytes."""
+    b = np.ascontiguousarray(b)
+    key = (mult, b.shape, b.dtype.str, b.tobytes())
+    hit = _PACKED.pop(key, None)
+    if hit is None:
+        cb, sb = mult.split(b)
+        t = _table(mult)
+        bt4 = kernels.pack_table(t, cb, sb)
+        bmax = np.abs(sb) * np.abs(t).max(axis=0)[cb]             # (K, C)
+        bmax = bmax.max(axis=1, initial=0)
+        nz = sb != 0
+        low_b = (float(np.frexp(np.abs(sb[nz]))[1].min() - 1) if nz.any() else np.inf) + \
+            lsb_exponent(t).min(initial=np.inf)
+        hit = bt4, bmax, low_b
+    _PACKED[key] = hit
+    while sum(v[0].nbytes for v in _PACKED.values()) > _PACKED_BYTES and len(_PACKED) > 1:
+        _PACKED.pop(next(iter(_PACKED)))
+    return hit
 
 
 def float_values(b):

@@ -103,23 +103,32 @@ def _compile():
 _gather = None
 
 
-def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, bt):
-    """S (M, C) float64: S[m, c] = sum_k scale(m, k) * bt[k, cls(m, k), c] (see the module
-    docstring for codes, rowbase, koff); bt is (K, n_classes, C) float64."""
+def pack_table(t, cb, sb):
+    """Bt[k, i, c] = sb[k, c] * t[i, cb[k, c]] in gather_sums' layout: (C / 16 chunks, K,
+    n_classes, 16) float64, columns zero-padded to a multiple of 16."""
+    k, c = cb.shape
+    cpad = -(-c // W) * W
+    bt4 = np.zeros((cpad // W, k, t.shape[0], W), dtype=np.float64)
+    for j in range(0, c, W):
+        cols = slice(j, min(c, j + W))
+        # (n_classes, K, w) -> (K, n_classes, w)
+        bt4[j // W, :, :, :cols.stop - j] = (t[:, cb[:, cols]] * sb[None, :, cols]).transpose(1, 0, 2)
+    return bt4
+
+
+def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, bt4, c):
+    """S (M, c) float64: S[m, j] = sum_k scale(m, k) * Bt[k, cls(m, k), j] (see the module
+    docstring for codes, rowbase, koff); bt4 = pack_table(...) of Bt (K, n_classes, c)."""
     global _gather
     if _gather is None:
         _gather = _compile()
-    k, ncls, c = bt.shape
+    nch, k, ncls, _ = bt4.shape
     m = len(rowbase)
-    cpad = -(-c // W) * W
-    bt4 = np.zeros((k, ncls, cpad), dtype=np.float64)
-    bt4[:, :, :c] = bt
-    bt4 = np.ascontiguousarray(bt4.reshape(k, ncls, cpad // W, W).transpose(2, 0, 1, 3))
     mpad = -(-m // ROWS) * ROWS
     rb = np.empty(mpad, dtype=np.uint64)
     rb[:m] = rowbase
     rb[m:] = rowbase[m - 1] if m else 0
-    out = np.zeros((mpad, cpad), dtype=np.float64)
+    out = np.zeros((mpad, nch * W), dtype=np.float64)
     kb = max(1, min(64, L1_BYTES // (ncls * W * 8)))
     mb = ROWS * max(1, min(85, -(-mpad // (ROWS * 2 * numba.get_num_threads()))))
     if m and k:
@@ -189,4 +198,6 @@ def decode_values(codes, rowbase, koff, scale_tab, bmax):
 
 if __name__ == "__main__":
     import pathlib
-    pathlib.Path(__file__).with_name("_gather.py").write_text(gather_source())
+    path = pathlib.Path(__file__).with_name("_gather.py")
+    if path.read_text() != gather_source():          # rewriting would void numba's cache
+        path.write_text(gather_source())
