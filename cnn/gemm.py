@@ -97,9 +97,10 @@ def fast_conv(x, b, mult, k, stride=1, pad=None, dilation=1):
     rows in (n, y, x) order: (N*H'*W', C_out) with H' = (H + 2 pad - dilation (k-1) - 1) // stride
     + 1. The kernel reads the patches from the padded map through cnn.kernels' address map."""
     x = np.asarray(x)
-    if mult.check_fast(x, b) is not None or (mult.kind == "int" and mult.w == 0):
+    if mult.check_fast(x, b) is not None:
         return fast_matmul(_patches(x, k, stride, pad, dilation), b, mult)
-    codes = operand_codes(x, mult)
+    exact_int = mult.kind == "int" and mult.w == 0
+    codes = x.astype(np.float64) if exact_int else operand_codes(x, mult)
     n, c, h, w = x.shape
     p = k // 2 if pad is None else pad
     codes = np.ascontiguousarray(np.pad(codes, ((0, 0), (0, 0), (p, p), (p, p))) if p else codes)
@@ -110,6 +111,9 @@ def fast_conv(x, b, mult, k, stride=1, pad=None, dilation=1):
                + (np.arange(wo, dtype=np.uint64) * np.uint64(stride))[None, None, :]).ravel()
     ch, i, j = np.meshgrid(np.arange(c), np.arange(k), np.arange(k), indexing="ij")
     koff = (ch * (hp * wp) + i * (dilation * wp) + j * dilation).astype(np.uint64).ravel()
+    if exact_int:
+        return _int_product(kernels.gather_matrix(codes.ravel(), rowbase, koff),
+                            np.abs(x).max(initial=0), b)
     return _fast_codes(codes.ravel(), rowbase, koff, b, mult)
 
 
@@ -152,7 +156,13 @@ def operand_codes(x, mult):
     """uint16 codes (cnn.kernels) of encoded operands x, any shape."""
     if mult.kind == "float":
         return np.ascontiguousarray(x, dtype=np.uint16)
-    return split_codes(*mult.split(x), mult)
+    return _int_codes(mult)[np.asarray(x, dtype=np.int64) + mult.qmax]
+
+
+@functools.lru_cache(maxsize=16)
+def _int_codes(mult):
+    """Codes of every integer -qmax..qmax (the range mult.check_fast admits), by value."""
+    return split_codes(*mult.split(np.arange(-mult.qmax, mult.qmax + 1)), mult)
 
 
 def split_codes(ca, sa, mult):
@@ -238,10 +248,14 @@ def float_values(b):
 
 def int_exact(a, b):
     """Exact integer GEMM through float64 BLAS (exact: every partial sum is below 2^53)."""
-    bound = np.abs(a).max(initial=0) * np.abs(b).max(initial=0) * a.shape[1]
-    if bound >= 2 ** 53:
+    return _int_product(a.astype(np.float64), np.abs(a).max(initial=0), b)
+
+
+def _int_product(a64, amax, b):
+    """int_exact of a64 = A as float64, amax = max |A|."""
+    if amax * np.abs(b).max(initial=0) * a64.shape[1] >= 2 ** 53:
         raise OverflowError("integer dot product could exceed 2^53: float64 sum not exact")
-    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return np.rint(a64 @ b.astype(np.float64)).astype(np.int64)
 
 
 def _c1_correction(neg_a, neg_b):

@@ -32,7 +32,8 @@ import numpy as np
 
 W = 16       # columns per chunk: 4 x 4 float64 lanes
 ROWS = 3     # rows per step: 12 accumulator registers
-L1_BYTES = 32768
+L1_BYTES = 65536
+MB_STEPS = 683   # up to 2049 rows: a table block is reused by many rows
 
 
 def gather_source():
@@ -130,7 +131,7 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
     rb[m:] = rowbase[m - 1] if m else 0
     out = np.zeros((mpad, nch * W), dtype=np.float64)
     kb = max(1, min(64, L1_BYTES // (ncls * W * 8)))
-    mb = ROWS * max(1, min(85, -(-mpad // (ROWS * 2 * numba.get_num_threads()))))
+    mb = ROWS * max(1, min(MB_STEPS, -(-mpad // (ROWS * 2 * numba.get_num_threads()))))
     if m and k:
         _gather(codes, rb, np.ascontiguousarray(koff, dtype=np.uint64),
                 np.ascontiguousarray(scale_tab, dtype=np.float64),
@@ -163,6 +164,23 @@ def row_stats(codes, rowbase, koff, scale_tab, hi_shift, bmax):
                np.ascontiguousarray(koff, dtype=np.uint64), scale_tab, hi_shift,
                np.ascontiguousarray(bmax, dtype=np.float64), bound, smin)
     return bound, smin
+
+
+@numba.njit(parallel=True, boundscheck=False, cache=True)
+def _gather_matrix(vals, rowbase, koff, out):
+    for m in numba.prange(rowbase.shape[0]):
+        rb = rowbase[m]
+        for k in range(koff.shape[0]):
+            out[m, k] = vals[rb + koff[k]]
+
+
+def gather_matrix(vals, rowbase, koff):
+    """A[m, k] = vals[rowbase[m] + koff[k]] (float64): the patch matrix, in one pass."""
+    out = np.empty((len(rowbase), len(koff)))
+    _gather_matrix(np.ascontiguousarray(vals, dtype=np.float64),
+                   np.ascontiguousarray(rowbase, dtype=np.uint64),
+                   np.ascontiguousarray(koff, dtype=np.uint64), out)
+    return out
 
 
 @numba.njit(parallel=True, boundscheck=False, cache=True)
