@@ -29,6 +29,7 @@ Operands are encoded (cnn.mults): A (M, K) and B (K, C) hold bf16 patterns or N-
 """
 
 import functools
+import threading
 
 import numpy as np
 
@@ -215,6 +216,7 @@ def _fast_codes(codes, rowbase, koff, b, mult):
 
 _PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
 _PACKED_BYTES = 1 << 28
+_PACKED_LOCK = threading.Lock()       # executors may run layers from several threads
 
 
 def _packed_table(mult, b):
@@ -223,7 +225,8 @@ def _packed_table(mult, b):
     (lsb(sb T) >= log2 |sb| + min lsb T). Cached (up to 256 MiB) by the weights' bytes."""
     b = np.ascontiguousarray(b)
     key = (mult, b.shape, b.dtype.str, b.tobytes())
-    hit = _PACKED.pop(key, None)
+    with _PACKED_LOCK:
+        hit = _PACKED.pop(key, None)
     if hit is None:
         cb, sb = mult.split(b)
         t = _table(mult)
@@ -234,9 +237,10 @@ def _packed_table(mult, b):
         low_b = (float(np.frexp(np.abs(sb[nz]))[1].min() - 1) if nz.any() else np.inf) + \
             lsb_exponent(t).min(initial=np.inf)
         hit = bt4, bmax, low_b
-    _PACKED[key] = hit
-    while sum(v[0].nbytes for v in _PACKED.values()) > _PACKED_BYTES and len(_PACKED) > 1:
-        _PACKED.pop(next(iter(_PACKED)))
+    with _PACKED_LOCK:
+        _PACKED[key] = hit
+        while sum(v[0].nbytes for v in _PACKED.values()) > _PACKED_BYTES and len(_PACKED) > 1:
+            _PACKED.pop(next(iter(_PACKED)))
     return hit
 
 
