@@ -139,7 +139,8 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
     return out[:m, :c]
 
 
-@numba.njit(parallel=True, boundscheck=False, cache=True)
+# reassoc: the bound's own rounding (relative K 2^-53) is far inside cnn.gemm's margin of 2
+@numba.njit(parallel=True, boundscheck=False, cache=True, fastmath={"reassoc", "contract"})
 def _row_stats(codes, rowbase, koff, scale_tab, hi_shift, bmax, bound, smin):
     hi_shift = np.uint64(hi_shift)
     for m in numba.prange(rowbase.shape[0]):
@@ -149,8 +150,7 @@ def _row_stats(codes, rowbase, koff, scale_tab, hi_shift, bmax, bound, smin):
         for k in range(koff.shape[0]):
             s = abs(scale_tab[np.uint64(codes[rb + koff[k]]) >> hi_shift])
             b += s * bmax[k]
-            if s != 0.0 and s < lo:
-                lo = s
+            lo = min(lo, s if s != 0.0 else np.inf)
         bound[m] = b
         smin[m] = lo
 
