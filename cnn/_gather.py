@@ -4,7 +4,8 @@ import numba
 import numpy as np
 
 
-def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, bt4, kb, mb, out):
+def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, bt4, bmax, kb, mb,
+                out, bound, smin):
     M = rowbase.shape[0]
     K = koff.shape[0]
     uK = np.uint64(K)
@@ -43,6 +44,8 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
                     a0_13 = outf[o0 + np.uint64(13)]
                     a0_14 = outf[o0 + np.uint64(14)]
                     a0_15 = outf[o0 + np.uint64(15)]
+                    bd0 = bound[m + 0]
+                    lo0 = smin[m + 0]
                     rb1 = rowbase[m + 1]
                     o1 = np.uint64((m + 1) * cpad + c0)
                     a1_0 = outf[o1 + np.uint64(0)]
@@ -61,6 +64,8 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
                     a1_13 = outf[o1 + np.uint64(13)]
                     a1_14 = outf[o1 + np.uint64(14)]
                     a1_15 = outf[o1 + np.uint64(15)]
+                    bd1 = bound[m + 1]
+                    lo1 = smin[m + 1]
                     rb2 = rowbase[m + 2]
                     o2 = np.uint64((m + 2) * cpad + c0)
                     a2_0 = outf[o2 + np.uint64(0)]
@@ -79,6 +84,8 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
                     a2_13 = outf[o2 + np.uint64(13)]
                     a2_14 = outf[o2 + np.uint64(14)]
                     a2_15 = outf[o2 + np.uint64(15)]
+                    bd2 = bound[m + 2]
+                    lo2 = smin[m + 2]
                     for k in range(kb0, kend):
                         uk = np.uint64(k)
                         ko = koff[k]
@@ -92,6 +99,17 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
                         code2 = np.uint64(codes[rb2 + ko])
                         s2 = scale_tab[code2 >> hi_shift]
                         b2 = tb + ((code2 & lo_mask) >> cls_shift) * uW
+                        if cc == 0:
+                            bm = bmax[k]
+                            t0 = abs(s0)
+                            bd0 += t0 * bm
+                            lo0 = min(lo0, t0 if t0 != 0.0 else np.inf)
+                            t1 = abs(s1)
+                            bd1 += t1 * bm
+                            lo1 = min(lo1, t1 if t1 != 0.0 else np.inf)
+                            t2 = abs(s2)
+                            bd2 += t2 * bm
+                            lo2 = min(lo2, t2 if t2 != 0.0 else np.inf)
                         a0_0 += s0 * btf[b0 + np.uint64(0)]
                         a0_1 += s0 * btf[b0 + np.uint64(1)]
                         a0_2 += s0 * btf[b0 + np.uint64(2)]
@@ -188,3 +206,10 @@ def gather_sums(codes, rowbase, koff, scale_tab, hi_shift, lo_mask, cls_shift, b
                     outf[o2 + np.uint64(13)] = a2_13
                     outf[o2 + np.uint64(14)] = a2_14
                     outf[o2 + np.uint64(15)] = a2_15
+                    if cc == 0:
+                        bound[m + 0] = bd0
+                        smin[m + 0] = lo0
+                        bound[m + 1] = bd1
+                        smin[m + 1] = lo1
+                        bound[m + 2] = bd2
+                        smin[m + 2] = lo2

@@ -192,8 +192,8 @@ def _fast_codes(codes, rowbase, koff, b, mult):
         return _round_rows(s, bound, smin * 2.0 ** -7, lsb_exponent(bv).min(initial=np.inf), k,
                            lambda m, j: av[m] * bv[:, j])
     bt4, bmax, low_b = _packed_table(mult, b)
-    s = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4, c)
-    bound, smin = kernels.row_stats(codes, rowbase, koff, tab, hi, bmax)
+    s, bound, smin = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4,
+                                         c, bmax)
     bt = None
 
     def terms(m, j):
