@@ -8,8 +8,11 @@ Modules:
   with a pluggable multiplier.
 * ``cnn.mults``    -- the multipliers by name (fp32, bf16, mitch_bf16, int8/int16 exact and Mitch-w)
   and their operand encodings (bf16 patterns, quantized integers).
-* ``cnn.gemm``     -- matrix products with golden products: the naive per-product path and the fast
-  class decomposition, proven equal bit for bit in tests/test_cnn_gemm.py.
+* ``cnn.gemm``     -- matrix products and convolutions with golden products: the naive per-product
+  path and the fast ones (dgemm for bf16 / int, the class decomposition for Mitch-w), proven equal
+  bit for bit in tests/test_cnn_gemm.py.
+* ``cnn.kernels``  -- the compiled (numba) loops of the fast path: the class-table gather GEMM
+  (generated source in ``cnn/_gather.py``), row bounds, patch gathers.
 * ``cnn.exactsum`` -- exact accumulation rounded once to fp32.
 * ``cnn.accuracy`` -- the experiment behind ``approxmac accuracy`` (table, JSON, plots, traces).
 * ``cnn.pareto``   -- accuracy vs energy per MAC from the cost flow's costs.json.

@@ -2,17 +2,23 @@ r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, 
 
 * ``naive_matmul``      -- every product from the golden function, then the exact sum: float
   units R(sum) (cnn.exactsum), integer units the exact integer sum. The definition.
-* ``fast_matmul``       -- the same numbers from the class decomposition of cnn.mults:
+* ``fast_matmul``       -- the same numbers, fast (``fast_conv``: the same for a convolution,
+  reading the patches straight from the feature map, no im2col matrix):
 
-      Y[m, c] = sum_k sa[m, k] * Bt[k, ca[m, k], c]    Bt[k, i, c] = sb[k, c] * T[i, cb[k, c]]
+  - bf16: the bf16 values as float64 and one BLAS dgemm (every product is exact in float64);
+  - int8 / int16: one dgemm of the integers (exact: every partial sum stays below 2^53);
+  - Mitch-w units: the class decomposition of cnn.mults,
 
-  i.e. one sparse (M x K*n_classes) by dense (K*n_classes x C) product whose sparse factor has one
-  entry, sa, per A[m, k] in column k*n_classes + ca: as many multiply-adds as a dense GEMM,
-  whatever w is. Every term sa * Bt is an exact float64 (a power of two times a product of at
-  most 16 bits). Integer units: the float64 sums are exact because they stay below 2^52
-  (checked). Float units: where a row's terms fit a 52-bit window (all multiples of 2^q, sum of
-  magnitudes below 2^(52+q)) float64 adds them exactly in any order; elsewhere s (float64,
-  rounded) differs from the exact E by at most err = K 2^-51 sum_k |sa| max|Bt[k]|, and where
+        Y[m, c] = sum_k sa[m, k] * Bt[k, ca[m, k], c]    Bt[k, i, c] = sb[k, c] * T[i, cb[k, c]]
+
+    gathered by a compiled kernel (cnn.kernels): one fused multiply-add per multiply-accumulate,
+    whatever w is. Every term sa * Bt is an exact float64 (a power of two times a product of at
+    most 16 bits).
+
+  Integer units: the float64 sums are exact because they stay below 2^52 (checked). Float units:
+  where a row's terms fit a 52-bit window (all multiples of 2^q, sum of magnitudes below
+  2^(52+q)) float64 adds them exactly in any order; elsewhere s (float64, rounded) differs from
+  the exact E by at most err = K 2^-51 sum_k |term| (bounded per row), and where
   R(s - err) == R(s + err), R(E) is that value; the rare rest is summed exactly term by term
   (exactsum.exact_sum_fp32).
 * ``sequential_matmul`` -- float units as golden/mac.py's MAC computes them: acc = +0, then
@@ -23,24 +29,27 @@ Operands are encoded (cnn.mults): A (M, K) and B (K, C) hold bf16 patterns or N-
 """
 
 import functools
+import threading
 
 import numpy as np
-import scipy.sparse as sp
 
 from golden.floats import float_to_fp32
 from golden.fp32_add import fp32_add
 
+from . import kernels
 from .exactsum import determined, exact_sum_fp32, round_fp32
 
 
-def im2col(x, k):
-    """(N, C, H, W) -> (N*H*W, C*k*k) patches of a stride-1 'same' k x k convolution (zero pad);
-    column order (c, i, j), matching a weight tensor (C_out, C, k, k) reshaped to (C_out, -1)."""
+def im2col(x, k, stride=1):
+    """(N, C, H, W) -> (N*H'*W', C*k*k) patches of a 'same'-padded (k // 2) k x k convolution
+    with ``stride`` (H' = (H - 1) // stride + 1); column order (c, i, j), matching a weight
+    tensor (C_out, C, k, k) reshaped to (C_out, -1)."""
     n, c, h, w = x.shape
     p = k // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
     win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))  # n, c, h, w, k, k
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, c * k * k)
+    win = win[:, :, ::stride, ::stride]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
 
 
 # ---------------------------------------------------------------- naive: the definition
@@ -71,50 +80,186 @@ def class_table(mult, b):
 
 
 def fast_matmul(a, b, mult):
-    """naive_matmul's result, bit for bit, through the class decomposition (falls back to
-    naive_matmul when mult.check_fast refuses these operands)."""
+    """naive_matmul's result, bit for bit, fast (falls back to naive_matmul when
+    mult.check_fast refuses these operands)."""
     if mult.check_fast(a, b) is not None:
         return naive_matmul(a, b, mult)
     if mult.kind == "int" and mult.w == 0:
         return int_exact(a, b)
-    return fast_from_split(*mult.split(a), b, mult)
+    m, k = a.shape
+    return _fast_codes(operand_codes(a, mult).ravel(), np.arange(m, dtype=np.uint64) * k,
+                       np.arange(k, dtype=np.uint64), b, mult)
+
+
+def fast_conv(x, b, mult, k, stride=1, pad=None, dilation=1):
+    """fast_matmul(im2col(x, k, stride), b, mult) -- the same bits -- for an encoded feature map
+    x (N, C, H, W) (bf16 patterns or N-bit integers) and b (C*k*k, C_out), without forming the
+    patch matrix. ``pad`` (default k // 2, zeros) and ``dilation`` as in a convolution; output
+    rows in (n, y, x) order: (N*H'*W', C_out) with H' = (H + 2 pad - dilation (k-1) - 1) // stride
+    + 1. The kernel reads the patches from the padded map through cnn.kernels' address map."""
+    x = np.asarray(x)
+    if mult.check_fast(x, b) is not None:
+        return fast_matmul(_patches(x, k, stride, pad, dilation), b, mult)
+    exact_int = mult.kind == "int" and mult.w == 0
+    codes = x.astype(np.float64) if exact_int else operand_codes(x, mult)
+    n, c, h, w = x.shape
+    p = k // 2 if pad is None else pad
+    codes = np.ascontiguousarray(np.pad(codes, ((0, 0), (0, 0), (p, p), (p, p))) if p else codes)
+    hp, wp = h + 2 * p, w + 2 * p
+    ho, wo = (hp - dilation * (k - 1) - 1) // stride + 1, (wp - dilation * (k - 1) - 1) // stride + 1
+    rowbase = (np.arange(n, dtype=np.uint64)[:, None, None] * np.uint64(c * hp * wp)
+               + (np.arange(ho, dtype=np.uint64) * np.uint64(stride * wp))[None, :, None]
+               + (np.arange(wo, dtype=np.uint64) * np.uint64(stride))[None, None, :]).ravel()
+    ch, i, j = np.meshgrid(np.arange(c), np.arange(k), np.arange(k), indexing="ij")
+    koff = (ch * (hp * wp) + i * (dilation * wp) + j * dilation).astype(np.uint64).ravel()
+    if exact_int:
+        return _int_product(kernels.gather_matrix(codes.ravel(), rowbase, koff),
+                            np.abs(x).max(initial=0), b)
+    return _fast_codes(codes.ravel(), rowbase, koff, b, mult)
+
+
+def _patches(x, k, stride, pad, dilation):
+    """The im2col matrix of fast_conv's arguments (general pad and dilation)."""
+    p = k // 2 if pad is None else pad
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    span = dilation * (k - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (span, span), axis=(2, 3))
+    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * k * k)
 
 
 def fast_from_split(ca, sa, b, mult, a_min=None):
-    """fast_matmul given (ca, sa) = mult.split(a); the caller has run mult.check_fast.
-    (Conv layers split the feature map once and im2col the class and scale maps; they pass
-    a_min, the smallest nonzero |sa|, taken on the map: 9 times fewer elements.)"""
-    bt = class_table(mult, b)
-    k, ncls, c = bt.shape
-    s = _sparse(ca, sa, ncls) @ bt.reshape(k * ncls, c)
-    # bound on sum_k |term|: |sa| times the largest |Bt| entry of row k
-    bound = np.abs(sa) @ np.abs(bt).reshape(k, -1).max(axis=1)
+    """fast_matmul given (ca, sa) = mult.split(a) (the caller has run mult.check_fast); a_min,
+    once the smallest nonzero |sa|, is no longer needed (the kernel finds it per row)."""
+    if mult.kind == "int" and mult.w == 0:
+        raise ValueError("fast_from_split: int8 / int16 have no class split; use int_exact")
+    m, k = sa.shape
+    return _fast_codes(split_codes(ca, sa, mult).ravel(), np.arange(m, dtype=np.uint64) * k,
+                       np.arange(k, dtype=np.uint64), b, mult)
+
+
+# ---------------------------------------------------------------- operand codes
+@functools.lru_cache(maxsize=64)
+def code_format(mult):
+    """(scale_tab, hi_shift, lo_mask, cls_shift) of mult's operand codes (cnn.kernels): floats
+    use the bf16 pattern (scale from sign and exponent, class from the top fraction bits);
+    integers (sign << 4 | log2 scale) << w | class."""
+    if mult.kind == "float":
+        i = np.arange(512)
+        e = i & 255
+        tab = np.where(e == 0, 0.0, np.ldexp(1.0, e - 127)) * np.where(i >> 8, -1.0, 1.0)
+        return tab, 7, 0x7F, 0 if mult.w == 0 else 8 - mult.w
+    i = np.arange(32)
+    return np.ldexp(1.0, i & 15) * np.where(i >> 4, -1.0, 1.0), mult.w, (1 << mult.w) - 1, 0
+
+
+def operand_codes(x, mult):
+    """uint16 codes (cnn.kernels) of encoded operands x, any shape."""
+    if mult.kind == "float":
+        return np.ascontiguousarray(x, dtype=np.uint16)
+    return _int_codes(mult)[np.asarray(x, dtype=np.int64) + mult.qmax]
+
+
+@functools.lru_cache(maxsize=16)
+def _int_codes(mult):
+    """Codes of every integer -qmax..qmax (the range mult.check_fast admits), by value."""
+    return split_codes(*mult.split(np.arange(-mult.qmax, mult.qmax + 1)), mult)
+
+
+def split_codes(ca, sa, mult):
+    """uint16 codes of split operands (ca, sa) = mult.split(x)."""
+    e = np.frexp(np.abs(sa))[1] - 1            # log2 |sa| (sa is 0 or a power of two)
+    if mult.kind == "float":
+        shift = 0 if mult.w == 0 else 8 - mult.w
+        code = np.where(sa == 0, 0, ((e + 127) << 7) | (np.asarray(ca, np.int64) << shift))
+        return (code | ((sa < 0) << 15)).astype(np.uint16)
+    code = ((((sa < 0) << 4) | np.where(sa == 0, 0, e)) << mult.w) | np.asarray(ca, np.int64)
+    return code.astype(np.uint16)
+
+
+# ---------------------------------------------------------------- fast: the kernels
+def _fast_codes(codes, rowbase, koff, b, mult):
+    """Y of A = codes[rowbase[m] + koff[k]] (cnn.kernels' address map) and B, bit-exact."""
+    tab, hi, lo_mask, cls_shift = code_format(mult)
+    tab = np.ascontiguousarray(tab)
+    k, c = len(koff), b.shape[1]
+    if mult.kind == "float" and mult.w == 0:
+        bv = float_values(b)
+        av, bound, smin = kernels.decode_values(codes, rowbase, koff, tab,
+                                                np.abs(bv).max(axis=1, initial=0))
+        s = av @ bv
+        # terms a * b are multiples of 2^(lsb(scale) - 7 + lsb(b))
+        return _round_rows(s, bound, smin * 2.0 ** -7, lsb_exponent(bv).min(initial=np.inf), k,
+                           lambda m, j: av[m] * bv[:, j])
+    bt4, bmax, low_b = _packed_table(mult, b)
+    s, bound, smin = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4,
+                                         c, bmax)
+    bt = None
+
+    def terms(m, j):
+        nonlocal bt
+        bt = class_table(mult, b) if bt is None else bt
+        a = codes[rowbase[m] + koff].astype(np.int64)
+        return tab[a >> hi] * bt[np.arange(k), (a & lo_mask) >> cls_shift, j]
+
     if mult.kind == "int":
         if bound.size and bound.max() >= 2.0 ** 52:
             raise OverflowError("integer dot product could exceed 2^52: float64 sum not exact")
         y = np.rint(s).astype(np.int64)
         if mult.signed == "c1":
-            y -= _c1_correction(sa < 0, b < 0)      # c1 scales are never 0: sign(a) = sign(sa)
+            neg = codes[rowbase[:, None] + koff[None, :]] >> (hi + 4) if (
+                codes >> (hi + 4)).any() else np.zeros((len(rowbase), k), dtype=bool)
+            y -= _c1_correction(neg.astype(bool), b < 0)   # c1 scales are never 0
         return y
-    return _round_exact(s, bound, ca, sa, bt, a_min)
+    return _round_rows(s, bound, smin, low_b, k, terms)
 
 
-def _sparse(ca, sa, ncls):
-    """CSR (M, K*ncls): row m holds sa[m, k] at column k*ncls + ca[m, k] for every k (zero
-    entries included: a zero costs the sparse product less than masking it out would)."""
-    m, k = sa.shape
-    itype = np.int32 if m * k < 2 ** 31 and k * ncls < 2 ** 31 else np.int64
-    cols = (np.arange(k, dtype=itype) * itype(ncls) + ca.astype(itype, copy=False)).ravel()
-    indptr = np.arange(0, m * k + 1, k, dtype=itype)
-    return sp.csr_matrix((sa.ravel(), cols, indptr), shape=(m, k * ncls))
+_PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
+_PACKED_BYTES = 1 << 28
+_PACKED_LOCK = threading.Lock()       # executors may run layers from several threads
+
+
+def _packed_table(mult, b):
+    """(bt4, bmax, low_b) of weights b: class_table in cnn.kernels.pack_table's layout, the
+    largest |entry| per k, and a lower bound on the exponent of every entry's lowest set bit
+    (lsb(sb T) >= log2 |sb| + min lsb T). Cached (up to 256 MiB) by the weights' bytes."""
+    b = np.ascontiguousarray(b)
+    key = (mult, b.shape, b.dtype.str, b.tobytes())
+    with _PACKED_LOCK:
+        hit = _PACKED.pop(key, None)
+    if hit is None:
+        cb, sb = mult.split(b)
+        t = _table(mult)
+        bt4 = kernels.pack_table(t, cb, sb)
+        bmax = np.abs(sb) * np.abs(t).max(axis=0)[cb]             # (K, C)
+        bmax = bmax.max(axis=1, initial=0)
+        nz = sb != 0
+        low_b = (float(np.frexp(np.abs(sb[nz]))[1].min() - 1) if nz.any() else np.inf) + \
+            lsb_exponent(t).min(initial=np.inf)
+        hit = bt4, bmax, low_b
+    with _PACKED_LOCK:
+        _PACKED[key] = hit
+        while sum(v[0].nbytes for v in _PACKED.values()) > _PACKED_BYTES and len(_PACKED) > 1:
+            _PACKED.pop(next(iter(_PACKED)))
+    return hit
+
+
+def float_values(b):
+    """float64 values of bf16 patterns, subnormals as zero (the units' DAZ)."""
+    v = (np.asarray(b, dtype=np.uint32) << 16).view(np.float32).astype(np.float64)
+    return np.where(np.abs(v) < 2.0 ** -126, 0.0, v)
 
 
 def int_exact(a, b):
     """Exact integer GEMM through float64 BLAS (exact: every partial sum is below 2^53)."""
-    bound = np.abs(a).max(initial=0) * np.abs(b).max(initial=0) * a.shape[1]
-    if bound >= 2 ** 53:
+    return _int_product(a.astype(np.float64), np.abs(a).max(initial=0), b)
+
+
+def _int_product(a64, amax, b):
+    """int_exact of a64 = A as float64, amax = max |A|."""
+    if amax * np.abs(b).max(initial=0) * a64.shape[1] >= 2 ** 53:
         raise OverflowError("integer dot product could exceed 2^53: float64 sum not exact")
-    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return np.rint(a64 @ b.astype(np.float64)).astype(np.int64)
 
 
 def _c1_correction(neg_a, neg_b):
@@ -133,33 +278,21 @@ def lsb_exponent(v):
     return np.where(v == 0, np.inf, e - 53 + np.frexp(low.astype(np.float64))[1] - 1)
 
 
-def _round_exact(s, bound, ca, sa, bt, a_min=None):
-    """R(E) from s ~ E: exact where the terms fit a 52-bit window, decided by the error bound
-    elsewhere where possible, term by term for the rare rest.
+def _round_rows(s, bound, small, low_b, k, terms):
+    """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
+    elsewhere where possible, term by term (``terms(m, c)``: row m's exact terms for column c)
+    for the rare rest.
 
-    Every term of row m is a multiple of 2^q[m] (q = log2 of the smallest nonzero |sa| in the
-    row, a power of two, plus the lowest bit of any Bt entry); if bound[m] < 2^(52 + q[m]) every
-    partial sum is such a multiple below 2^53 * 2^q, so float64 adds them exactly in any order
-    (the margin 2 covers bound's own rounding)."""
-    k = sa.shape[1]
-    low_b = lsb_exponent(bt).min(initial=np.inf)
+    Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
+    if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so
+    float64 adds them exactly in any order (the margin 2 covers bound's own rounding)."""
     y = round_fp32(s)
-    # first with one q for all rows (the smallest nonzero |sa| anywhere), which usually settles
-    # every row; the per-row q only for the rows left
-    if a_min is None:
-        a_min = smallest_nonzero(sa)
-    rest = np.arange(len(s))
-    if np.isfinite(a_min):
-        rest = rest[~_fits(bound, a_min, low_b)]
-    if rest.size:
-        small = np.where(sa[rest] != 0, np.abs(sa[rest]), np.inf).min(axis=1)
-        rest = rest[~_fits(bound[rest], small, low_b)]
+    rest = np.nonzero(~_fits(bound, small, low_b))[0]
     if rest.size:
         err = ((k * 2.0 ** -51) * bound[rest])[:, None]   # >= the float64 summation error
         ok, y[rest] = determined(s[rest], err)
         for i, c in zip(*np.nonzero(~ok)):
-            m = rest[i]
-            y[m, c] = exact_sum_fp32(sa[m] * bt[np.arange(k), ca[m], c])
+            y[rest[i], c] = exact_sum_fp32(terms(rest[i], c))
     return y
 
 

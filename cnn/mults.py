@@ -154,15 +154,17 @@ class Mult:
         under/overflow), so that scale * scale * T is the golden value. Integer units: operands
         within +-(2^(N-1)-1) (the quantizer's range), so |a|, |b| never hit -2^(N-1)."""
         if self.kind == "float":
-            ea = BF16.fields(np.asarray(a))[1]
-            eb = BF16.fields(np.asarray(b))[1]
-            if (ea == BF16.exp_max).any() or (eb == BF16.exp_max).any():
+            ea = (np.asarray(a, dtype=np.uint16) >> 7) & 0xFF            # exponent fields
+            eb = (np.asarray(b, dtype=np.uint16) >> 7) & 0xFF
+            if ea.max(initial=0) == BF16.exp_max or eb.max(initial=0) == BF16.exp_max:
                 return "NaN or Inf operand"
-            nza, nzb = ea[ea > 0], eb[eb > 0]
-            if nza.size == 0 or nzb.size == 0:
+            big = np.uint16(0xFFFF)
+            amin, bmin = np.where(ea > 0, ea, big).min(initial=big), np.where(eb > 0, eb, big).min(
+                initial=big)
+            if amin == big or bmin == big:                              # all zero / subnormal
                 return None
-            lo = int(nza.min()) + int(nzb.min()) - BF16.bias           # carry only raises e
-            hi = int(nza.max()) + int(nzb.max()) - BF16.bias + 1
+            lo = int(amin) + int(bmin) - BF16.bias                      # carry only raises e
+            hi = int(ea.max()) + int(eb.max()) - BF16.bias + 1
             if lo <= 0 or hi >= FP32.exp_max:
                 return f"product exponents {lo}..{hi} leave the normal fp32 range 1..254"
             return None

@@ -156,3 +156,120 @@ def test_parse_mult_rejects_bad_names():
         parse_mult("int12")
     with pytest.raises(ParameterError, match="mult must be fp32, bf16"):
         parse_mult("posit8")
+
+
+# ---------------------------------------------------------------- the fast kernels, adversarially
+ALL_MULTS = FLOAT_MULTS + ["mitch_bf16_w2_unbiased", "mitch_bf16_w4_trunc", "mitch_bf16_w8_unbiased",
+                           "mitch_bf16_w3_trunc"] + INT_MULTS + [
+    "mitch_int8_w6_trunc_exact", "mitch_int8_w6_unbiased_c1", "mitch_int16_w6_trunc_c1",
+    "mitch_int16_w2_unbiased_exact", "mitch_int8_w3_trunc_c1"]
+
+
+def adversarial_operands(mult, m, k, c, rng):
+    """Mixed exponents (float units: 2^-55..2^55, so every product stays normal), zeros,
+    subnormals (read as zero), negatives, and rows that cancel to exactly 0 or to a term far
+    below the others (float64 then loses it: the exact fallback must find it)."""
+    if mult.kind == "float":
+        x = rng.standard_normal((m, k)) * 2.0 ** rng.integers(-55, 56, (m, k))
+        w = rng.standard_normal((k, c)) * 2.0 ** rng.integers(-55, 56, (k, c))
+        x[rng.random((m, k)) < 0.3] = 0
+        w[rng.random((k, c)) < 0.1] = 0
+        a, b = to_bf16(x), to_bf16(w)
+        a[rng.random((m, k)) < 0.03] = 0x8000                    # -0
+        a[rng.random((m, k)) < 0.03] = rng.integers(1, 128)      # subnormal: DAZ
+        b[rng.random((k, c)) < 0.03] = 0x8001
+        if k >= 4:
+            h = k // 2
+            # row 0: a pair of identical halves against negated weights -> exactly 0 plus
+            # whatever the odd last tap adds; row 1: the same with a tiny extra term
+            for r in (0, 1)[:m]:
+                a[r, h:2 * h] = a[r, :h]
+            b[h:2 * h] = b[:h] ^ np.uint16(0x8000)
+            if m > 1:
+                a[1, -1] = to_bf16(np.array([2.0 ** -60]))[0] if k % 2 else a[1, -1]
+        return a, b
+    q = mult.qmax
+    a = rng.integers(-q, q + 1, (m, k))
+    a[rng.random((m, k)) < 0.3] = 0
+    a[rng.random((m, k)) < 0.05] = -1
+    b = rng.integers(-q, q + 1, (k, c))
+    b[:, 0] = q                                                  # extreme magnitudes
+    if m > 2:
+        a[2] = rng.integers(0, 4, k)                               # small magnitudes
+    return a, b
+
+
+def assert_same(got, want, mult):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if mult.kind == "float":
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    else:
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ALL_MULTS)
+def test_fast_paths_equal_naive_on_adversarial_operands(name):
+    """fast_matmul, fast_from_split and fast_conv == naive_matmul, bit for bit, on shapes that
+    leave partial column chunks (C not a multiple of 16) and partial row steps (M not a multiple
+    of 3)."""
+    mult = parse_mult(name)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    for m, k, c in ((1, 1, 1), (7, 33, 17), (20, 9, 40), (5, 64, 3)):
+        a, b = adversarial_operands(mult, m, k, c, rng)
+        want = gemm.naive_matmul(a, b, mult)
+        assert_same(gemm.fast_matmul(a, b, mult), want, mult)
+        if not (mult.kind == "int" and mult.w == 0):
+            assert_same(gemm.fast_from_split(*mult.split(a), b, mult), want, mult)
+    # convolutions: patches read from the padded map, several k / stride / pad / dilation
+    for k, stride, pad, dil in ((3, 1, None, 1), (3, 2, 1, 1), (1, 2, 0, 1), (3, 1, 2, 2)):
+        x, _ = adversarial_operands(mult, 2 * 3 * 6, 5, 1, rng)
+        x = x.ravel()[:2 * 3 * 6 * 5].reshape(2, 3, 6, 5)
+        _, b = adversarial_operands(mult, 1, 3 * k * k, 19, rng)
+        patches = gemm._patches(x, k, stride, pad, dil)
+        if pad is None and dil == 1:
+            assert np.array_equal(patches, gemm.im2col(x, k, stride))
+        assert_same(gemm.fast_conv(x, b, mult, k, stride, pad, dil),
+                    gemm.naive_matmul(patches, b, mult), mult)
+
+
+def test_the_fallback_and_cancellation_are_exercised():
+    """Rows whose float64 sum loses a term: the exact fallback decides them (gather kernel and
+    dgemm path alike). Row 2's bf16 terms 2^47, 1 + 3 2^-7, -2^47 span 55 bits: outside the 52-bit
+    window by 3 bits (4 bits with the bound's margin), and float64 rounds the middle one."""
+    for name in ("bf16", "mitch_bf16_w6_trunc"):
+        mult = parse_mult(name)
+        x = np.array([[2.0 ** 40, 2.0 ** -60, 2.0 ** 40, 3.0], [1.0, 1.0, 1.0, 1.0],
+                      [2.0 ** 47, 1.0 + 3 * 2.0 ** -7, 2.0 ** 47, 0.0]])
+        w = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [0.0, 1.0]])
+        a, b = to_bf16(x), to_bf16(w)
+        assert (x @ w)[2, 0] == 1.03125
+        fast, naive = gemm.fast_matmul(a, b, mult), gemm.naive_matmul(a, b, mult)
+        assert_same(fast, naive, mult)
+        assert fast[0, 0] != 0 and float(fast[0, 0]) == float(naive[0, 0])
+        assert fast[2, 0] == np.float32(1.0 + 3 * 2.0 ** -7 if name == "bf16" else 1.0)
+
+
+def test_fast_conv_equals_im2col_matmul_on_a_realistic_layer():
+    """A post-ReLU feature map (half zeros) and He-normal weights, bigger than the naive test
+    can afford: fast_conv == fast_matmul(im2col), both through different kernels' addressing."""
+    rng = np.random.default_rng(3)
+    x = np.maximum(rng.standard_normal((4, 8, 10, 10)), 0)
+    w = rng.standard_normal((72, 24)) * np.sqrt(2 / 72)
+    for name in ("bf16", "mitch_bf16_w6_trunc", "mitch_int8_w6_trunc_exact", "int8"):
+        mult = parse_mult(name)
+        if mult.kind == "float":
+            xc, b = to_bf16(x), to_bf16(w)
+        else:
+            xc, b = mult.quantize(x, x.max() / mult.qmax), mult.quantize(w, mult.weight_scale(w))
+        a = gemm.im2col(xc, 3)
+        got = gemm.fast_conv(xc, b, mult, 3)
+        assert_same(got, gemm.fast_matmul(a, b, mult), mult)
+        rows = np.random.default_rng(4).choice(len(a), 12, replace=False)
+        assert_same(got[rows], gemm.naive_matmul(a[rows], b, mult), mult)
+
+
+def test_generated_gather_kernel_is_current():
+    from pathlib import Path
+
+    from cnn import kernels
+    assert Path(kernels.__file__).with_name("_gather.py").read_text() == kernels.gather_source()
