@@ -20,7 +20,8 @@ Afterwards the BN mean / var are recomputed over the whole train split, without 
 pass 1 runs with batch statistics (batches of 500) and pools each BN input's moments; each
 further pass runs in inference form with the previous pass's statistics and pools again. After
 pass k the first k BN layers along any path are exact population statistics; ``--bn-passes``
-(default 2) sets k and the log states the largest relative change of the last pass. The model is
+(default 2) sets k and the log states the largest relative change of the last pass;
+``--bn-images N`` takes a seeded random subset of N train images instead of all. The model is
 exported (cnn.onnx_export) and its FP32 test accuracy measured with onnxruntime on the whole test
 split; the JAX logits in inference form are checked against onnxruntime's on 500 test images.
 
@@ -55,6 +56,16 @@ def make_forward(net):
     import jax
     import jax.numpy as jnp
 
+    def depthwise(x, w, stride, p):
+        # XLA's CPU grouped convolution (and its gradient) is slow; a depthwise conv is a sum of
+        # k * k shifted, channel-scaled copies of the padded input, which XLA fuses.
+        n, h, wd, _ = x.shape
+        k = w.shape[0]
+        ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
+        xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        return sum(xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+                   * w[i, j] for i in range(k) for j in range(k))
+
     def forward(params, x, stats=None):
         env, seen = {"input": x}, {}
         for op in net.ops:
@@ -62,9 +73,12 @@ def make_forward(net):
             if op.kind == "conv":
                 p = (op.kernel - 1) // 2
                 w = jnp.transpose(params[f"{op.name}.weight"], (2, 3, 1, 0))    # OIHW -> HWIO
-                y = jax.lax.conv_general_dilated(
-                    a[0], w, (op.stride, op.stride), [(p, p), (p, p)],
-                    dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=op.group)
+                if op.group > 1 and op.group == a[0].shape[3] == w.shape[3]:
+                    y = depthwise(a[0], w[:, :, 0, :], op.stride, p)
+                else:
+                    y = jax.lax.conv_general_dilated(
+                        a[0], w, (op.stride, op.stride), [(p, p), (p, p)],
+                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=op.group)
             elif op.kind == "bn":
                 m1 = a[0].mean(axis=(0, 1, 2))
                 m2 = jnp.square(a[0]).mean(axis=(0, 1, 2))
@@ -172,12 +186,14 @@ class Trainer:
                       for op in self.net.ops if op.kind == "bn"}
         self.mean, self.std = preprocess_stats(arch, ds.x_train)
         self.steps_per_epoch = max(1, len(ds.x_train) // batch)
-        sched = optax.cosine_onecycle_schedule(epochs * self.steps_per_epoch, lr, pct_start=0.15,
+        self.total_steps = max(1, int(round(epochs * self.steps_per_epoch)))
+        sched = optax.cosine_onecycle_schedule(self.total_steps, lr, pct_start=0.15,
                                                div_factor=25.0, final_div_factor=40.0)
         self.opt = optax.chain(optax.add_decayed_weights(wd, weight_mask(self.params)),
                                optax.sgd(sched, momentum=0.9, nesterov=True))
         self.opt_state = self.opt.init(self.params)
         self.epoch = 0
+        self.progress = 0             # print the loss every this many steps (0: never)
         self.forward = make_forward(self.net)
         self.shift = (2 if ds.image_shape[1] >= 16 else 1) if shift is None else shift
         self.flip = ds.name == "fashion-mnist"
@@ -218,12 +234,22 @@ class Trainer:
                 self.params, self.opt_state, self.stats, self.batch_x(idx),
                 jnp.asarray(self.ds.y_train[idx]))
             losses.append(loss)
+            if self.progress and len(losses) % self.progress == 0:
+                print(f"  step {len(losses)}/{len(order) // self.batch} loss "
+                      f"{float(loss):.4f}", flush=True)
         return float(np.mean([float(v) for v in losses])) if losses else float("nan")
 
     def train_epoch(self):
-        loss = self.train_steps(self.rng.permutation(len(self.ds.x_train)))
+        """One epoch (the last one of a fractional --epochs stops at the total step count)."""
+        order = self.rng.permutation(len(self.ds.x_train))
+        left = self.total_steps - self.epoch * self.steps_per_epoch
+        loss = self.train_steps(order[: min(left, self.steps_per_epoch) * self.batch])
         self.epoch += 1
         return loss
+
+    @property
+    def done(self):
+        return self.epoch * self.steps_per_epoch >= self.total_steps
 
     def logits(self, x, stats=None, batch=500):
         """JAX logits in inference form of images x (N, C, H, W) in [0, 1]."""
@@ -233,10 +259,13 @@ class Trainer:
                                                             self.std))), stats))
             for i in range(0, len(x), batch)])
 
-    def population_stats(self, passes=2, batch=500):
-        """BN (mean, var) over the train split (see the module docstring) and the largest
-        relative change of any mean / std in the last pass."""
+    def population_stats(self, passes=2, batch=500, images=None):
+        """BN (mean, var) over the train split, or its first ``images`` images in a fixed random
+        order (see the module docstring), and the largest relative change of any mean / std in
+        the last pass."""
         jnp, x = self.jnp, self.ds.x_train
+        if images is not None and images < len(x):
+            x = x[np.random.default_rng(self.seed).permutation(len(x))[:images]]
         stats, change = None, float("nan")
         for _ in range(passes):
             s1, s2, count = {}, {}, 0
@@ -320,6 +349,7 @@ def run(args, log=print):
     import jax
     import optax
     tr = Trainer(args.arch, ds, args.epochs, args.seed, args.batch, args.lr, args.wd, args.shift)
+    tr.progress = args.progress
     if args.resume:
         tr.resume(ckpt)
         log(f"resumed {ckpt} at epoch {tr.epoch}")
@@ -333,7 +363,7 @@ def run(args, log=print):
         f"{tr.steps_per_epoch} steps per epoch, preprocess mean {tr.mean} std {tr.std}")
     t0, c0 = time.time(), time.process_time()
     elapsed0 = 0.0
-    while tr.epoch < args.epochs:
+    while not tr.done:
         loss = tr.train_epoch()
         acc = accuracy(tr.logits(ds.x_test), ds.y_test)
         model = tr.to_onnx(tr.stats, {**common, "fp32_test_accuracy": acc,
@@ -344,13 +374,16 @@ def run(args, log=print):
         log(f"epoch {tr.epoch}/{args.epochs} loss {loss:.4f} test acc (JAX, running BN) "
             f"{acc:.4f}  {time.time() - t0 + elapsed0:.0f} s wall, "
             f"{time.process_time() - c0:.0f} s CPU", flush=True)
-    stats, change = tr.population_stats(args.bn_passes)
-    log(f"BN population statistics: {args.bn_passes} passes, last pass changed a mean / std "
-        f"by at most {change:.2g} of the std")
+    n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
+    stats, change = tr.population_stats(args.bn_passes, images=n_bn)
+    bn_note = (f"population over {'the whole' if n_bn == len(ds.x_train) else n_bn} train "
+               f"images{'' if n_bn == len(ds.x_train) else ' (a seeded random subset)'}, "
+               f"{args.bn_passes} passes (the last changed a mean / std by at most {change:.2g} "
+               f"of the std)")
+    log(f"BN statistics: {bn_note}")
     wall, cpu = time.time() - t0, time.process_time() - c0
     meta = {**common, "train_wall_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
-            "bn_statistics": f"population over the train split, {args.bn_passes} passes "
-                             f"(last change {change:.2g})",
+            "bn_statistics": bn_note,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     model = tr.to_onnx(stats, {**meta, "fp32_test_accuracy": 0.0})
     logits = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, ds.x_test))
@@ -368,7 +401,7 @@ def run(args, log=print):
 def bench(args, steps, log=print):
     """Training images/s of ``steps`` steps after one compile step."""
     ds = cnn_data.load(args.dataset)
-    tr = Trainer(args.arch, ds, max(args.epochs, 1), args.seed, args.batch, args.lr, args.wd)
+    tr = Trainer(args.arch, ds, args.epochs, args.seed, args.batch, args.lr, args.wd)
     order = tr.rng.permutation(len(ds.x_train))[: (steps + 1) * args.batch]
     t = time.time()
     tr.train_steps(order[: args.batch])
@@ -389,7 +422,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="resnet20", choices=nets.ARCHS)
     p.add_argument("--dataset", default="fashion-mnist")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=float, default=10,
+                   help="passes over the train split (fractions allowed: 1.5 = 1.5 x the steps)")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
@@ -397,14 +431,18 @@ def main(argv=None):
     p.add_argument("--shift", type=int, help="largest random shift in pixels (default 2, 1 for "
                    "images under 16 x 16)")
     p.add_argument("--bn-passes", type=int, default=2)
+    p.add_argument("--bn-images", type=int, help="BN statistics over this many train images "
+                   "(a seeded random subset; default all)")
     p.add_argument("-o", "--out", help="ONNX file (default cnn/models/<arch>_<dataset>.onnx)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt.pkl")
     p.add_argument("--bench", type=int, metavar="STEPS", help="only time STEPS training steps")
+    p.add_argument("--progress", type=int, default=0, metavar="K",
+                   help="print the loss every K steps")
     p.add_argument("--command", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
-        if args.epochs < 1 or args.batch < 1 or args.bn_passes < 1:
-            raise ParameterError("--epochs, --batch and --bn-passes must be >= 1")
+        if args.epochs <= 0 or args.batch < 1 or args.bn_passes < 1:
+            raise ParameterError("--epochs must be > 0, --batch and --bn-passes >= 1")
         if args.bench:
             bench(args, args.bench)
         else:
