@@ -27,6 +27,8 @@ split; the JAX logits in inference form are checked against onnxruntime's on 500
 
 Every epoch writes ``OUT`` with ``.onnx`` replaced by ``.ckpt.onnx`` (running-average BN
 statistics) and ``.ckpt.pkl`` (parameters, optimizer state, epoch: ``--resume`` continues it).
+``--continue-from CKPT.pkl`` trains further from a checkpoint's weights (fresh optimizer, cosine
+decay from ``--lr`` to ``--lr`` / 1000); the model's ``training_command`` then lists every run.
 """
 
 import argparse
@@ -38,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from golden.params import ParameterError
 
@@ -171,7 +174,8 @@ class Trainer:
         Input preprocessing.
     """
 
-    def __init__(self, arch, ds, epochs, seed, batch=128, lr=0.1, wd=5e-4, shift=None):
+    def __init__(self, arch, ds, epochs, seed, batch=128, lr=0.1, wd=5e-4, shift=None,
+                 warmup=True):
         import jax
         import jax.numpy as jnp
         import optax
@@ -187,13 +191,16 @@ class Trainer:
         self.mean, self.std = preprocess_stats(arch, ds.x_train)
         self.steps_per_epoch = max(1, len(ds.x_train) // batch)
         self.total_steps = max(1, int(round(epochs * self.steps_per_epoch)))
-        sched = optax.cosine_onecycle_schedule(self.total_steps, lr, pct_start=0.15,
-                                               div_factor=25.0, final_div_factor=40.0)
+        sched = (optax.cosine_onecycle_schedule(self.total_steps, lr, pct_start=0.15,
+                                                div_factor=25.0, final_div_factor=40.0)
+                 if warmup else optax.cosine_decay_schedule(lr, self.total_steps, alpha=1e-3))
         self.opt = optax.chain(optax.add_decayed_weights(wd, weight_mask(self.params)),
                                optax.sgd(sched, momentum=0.9, nesterov=True))
         self.opt_state = self.opt.init(self.params)
         self.epoch = 0
         self.progress = 0             # print the loss every this many steps (0: never)
+        self.history = []             # earlier training runs this one continues
+        self.times = (0.0, 0.0)       # wall, CPU seconds spent before this process
         self.forward = make_forward(self.net)
         self.shift = (2 if ds.image_shape[1] >= 16 else 1) if shift is None else shift
         self.flip = ds.name == "fashion-mnist"
@@ -307,6 +314,7 @@ class Trainer:
         jax = self.jax
         state = {"params": jax.device_get(self.params), "opt_state": jax.device_get(self.opt_state),
                  "stats": jax.device_get(self.stats), "epoch": self.epoch,
+                 "history": self.history, "times": self.times,
                  "rng": self.rng.bit_generator.state}
         tmp = Path(str(path) + ".tmp")
         with open(tmp, "wb") as f:
@@ -322,6 +330,25 @@ class Trainer:
         self.stats = jax.tree_util.tree_map(self.jnp.asarray, state["stats"])
         self.epoch = state["epoch"]
         self.rng.bit_generator.state = state["rng"]
+        self.history = state.get("history", self.history)
+        self.times = state.get("times", self.times)
+
+    def continue_from(self, path):
+        """Start from the parameters and running BN statistics of a checkpoint (a fresh
+        optimizer); ``history`` gets the checkpoint's commands first."""
+        jax = self.jax
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        self.params = jax.tree_util.tree_map(self.jnp.asarray, state["params"])
+        self.stats = jax.tree_util.tree_map(self.jnp.asarray, state["stats"])
+        self.opt_state = self.opt.init(self.params)
+        history = state.get("history")
+        if history is None:           # checkpoints written before histories were kept
+            ckpt_model = onnx.load(str(Path(path).with_suffix(".onnx")))
+            meta = onnx_export.metadata(ckpt_model)
+            history = [{"command": meta["training_command"], "epochs": float(meta["epochs"]),
+                        "seed": meta["seed"]}]
+        self.history = history
 
 
 def accuracy(logits, y):
@@ -348,32 +375,49 @@ def run(args, log=print):
     ckpt_onnx, ckpt = out.with_suffix(".ckpt.onnx"), out.with_suffix(".ckpt.pkl")
     import jax
     import optax
-    tr = Trainer(args.arch, ds, args.epochs, args.seed, args.batch, args.lr, args.wd, args.shift)
+    tr = Trainer(args.arch, ds, args.epochs, args.seed, args.batch, args.lr, args.wd, args.shift,
+                 warmup=not args.continue_from)
     tr.progress = args.progress
-    if args.resume:
+    if args.continue_from:
+        tr.continue_from(args.continue_from)
+        log(f"continuing from {args.continue_from} (after {tr.history})")
+    if args.resume or args.finish:
         tr.resume(ckpt)
         log(f"resumed {ckpt} at epoch {tr.epoch}")
     command = ("python -m cnn.train " + " ".join(sys.argv[1:]) if args.command is None
                else args.command)
-    common = {"training_command": command, "epochs": args.epochs, "batch": args.batch,
+    if tr.history and not any(h["command"] == command for h in tr.history):
+        history = tr.history + [{"command": command, "epochs": args.epochs, "seed": args.seed}]
+    else:
+        history = tr.history or [{"command": command, "epochs": args.epochs, "seed": args.seed}]
+    tr.history = history
+    total_epochs = sum(float(h["epochs"]) for h in history)
+    common = {"training_command": " ; then ".join(h["command"] for h in history),
+              "epochs": total_epochs, "batch": args.batch,
               "lr": args.lr, "weight_decay": args.wd, "shift": tr.shift, "flip": tr.flip,
               "split": ds.split,
               "framework": f"jax {jax.__version__}, optax {optax.__version__}"}
     log(f"{args.arch} on {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
         f"{tr.steps_per_epoch} steps per epoch, preprocess mean {tr.mean} std {tr.std}")
     t0, c0 = time.time(), time.process_time()
-    elapsed0 = 0.0
-    while not tr.done:
+    # wall / CPU seconds of earlier processes of this run (a resumed checkpoint)
+    wall0, cpu0 = tr.times if args.prior_times is None else args.prior_times
+    stopped = None
+    if args.finish and not tr.done:
+        stopped = (f"stopped early (for time) after epoch {tr.epoch}, step "
+                   f"{min(tr.epoch * tr.steps_per_epoch, tr.total_steps)} of {tr.total_steps}")
+        log(f"finishing: {stopped}")
+    while not tr.done and not args.finish:
         loss = tr.train_epoch()
         acc = accuracy(tr.logits(ds.x_test), ds.y_test)
         model = tr.to_onnx(tr.stats, {**common, "fp32_test_accuracy": acc,
                                       "checkpoint": f"epoch {tr.epoch} of {args.epochs}, "
                                                     f"running-average BN statistics (JAX)"})
         onnx_export.save(model, ckpt_onnx)
+        tr.times = (wall0 + time.time() - t0, cpu0 + time.process_time() - c0)
         tr.checkpoint(ckpt)
         log(f"epoch {tr.epoch}/{args.epochs} loss {loss:.4f} test acc (JAX, running BN) "
-            f"{acc:.4f}  {time.time() - t0 + elapsed0:.0f} s wall, "
-            f"{time.process_time() - c0:.0f} s CPU", flush=True)
+            f"{acc:.4f}  {tr.times[0]:.0f} s wall, {tr.times[1]:.0f} s CPU", flush=True)
     n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
     stats, change = tr.population_stats(args.bn_passes, images=n_bn)
     bn_note = (f"population over {'the whole' if n_bn == len(ds.x_train) else n_bn} train "
@@ -381,10 +425,12 @@ def run(args, log=print):
                f"{args.bn_passes} passes (the last changed a mean / std by at most {change:.2g} "
                f"of the std)")
     log(f"BN statistics: {bn_note}")
-    wall, cpu = time.time() - t0, time.process_time() - c0
+    wall, cpu = wall0 + time.time() - t0, cpu0 + time.process_time() - c0
     meta = {**common, "train_wall_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
             "bn_statistics": bn_note,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if stopped:
+        meta["stopped"] = stopped
     model = tr.to_onnx(stats, {**meta, "fp32_test_accuracy": 0.0})
     logits = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, ds.x_test))
     acc = accuracy(logits, ds.y_test)
@@ -435,10 +481,16 @@ def main(argv=None):
                    "(a seeded random subset; default all)")
     p.add_argument("-o", "--out", help="ONNX file (default cnn/models/<arch>_<dataset>.onnx)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt.pkl")
+    p.add_argument("--continue-from", metavar="CKPT.pkl", help="start from a checkpoint's "
+                   "weights with a fresh optimizer and a cosine decay from --lr (no warm-up)")
+    p.add_argument("--finish", action="store_true", help="stop at OUT's .ckpt.pkl: BN "
+                   "statistics, export and accuracy of the checkpoint (stated in the model)")
     p.add_argument("--bench", type=int, metavar="STEPS", help="only time STEPS training steps")
     p.add_argument("--progress", type=int, default=0, metavar="K",
                    help="print the loss every K steps")
     p.add_argument("--command", help=argparse.SUPPRESS)
+    p.add_argument("--prior-times", type=lambda v: tuple(float(t) for t in v.split(",")),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
         if args.epochs <= 0 or args.batch < 1 or args.bn_passes < 1:
