@@ -1,168 +1,507 @@
-"""Train the CNN in FP32 with JAX + optax and write its weights file (cnn/weights/<dataset>.npz).
+r"""Train a network of cnn.nets in FP32 with JAX + optax and write it as an ONNX model.
 
     pip install -e '.[train]'
-    python -m cnn.train --dataset mnist5k            # seed 2022, 40 epochs: the committed file
-    python -m cnn.train --dataset digits
+    python -m cnn.train --arch resnet20 --dataset fashion-mnist --epochs E --seed S \
+        -o cnn/models/resnet20_fashion-mnist.onnx
 
-Only this script needs JAX; inference (cnn.model) is NumPy. Training: the train split of
-cnn.data, random shifts of up to 2 pixels (1 for 8 x 8 digits) as augmentation, batch 64, AdamW
-(lr 2e-3 with cosine decay, weight decay 1e-4), cross-entropy; batch norm uses batch statistics
-while training. Afterwards the BN mean / var are recomputed over the whole train split (the
-population statistics, in fp32) and the FP32 test accuracy is measured with cnn.model's NumPy
-inference; both go into the file's meta.
+Only this module needs JAX; the models it writes run anywhere ONNX does. The network is the
+:class:`cnn.nets.Net` of ``--arch``, run by a JAX interpreter of the same op list the exporter
+writes (layout NHWC inside JAX, the faster one on CPU; the ONNX model is NCHW).
+
+Training: the train split of cnn.data, preprocessed x' = (x - mean) / std with the split's pixel
+mean / std (stored in the model; [0] / [1] for ``smallcnn``); augmentation: random shifts of up to
+``--shift`` pixels (default 2, 1 for images smaller than 16 x 16), zero filled, plus horizontal flips for
+Fashion-MNIST (digits are not mirror symmetric); cross-entropy; SGD with Nesterov momentum 0.9,
+batch 128, a one-cycle learning-rate schedule (cosine warm-up over the first 15 % of the steps to
+``--lr``, cosine decay to ``--lr`` / 1000), weight decay ``--wd`` on conv / FC weights. Batch norm
+uses batch statistics while training (and keeps a running average for the per-epoch test figure).
+
+Afterwards the BN mean / var are recomputed over the whole train split, without augmentation:
+pass 1 runs with batch statistics (batches of 500) and pools each BN input's moments; each
+further pass runs in inference form with the previous pass's statistics and pools again. After
+pass k the first k BN layers along any path are exact population statistics; ``--bn-passes``
+(default 2) sets k and the log states the largest relative change of the last pass;
+``--bn-images N`` takes a seeded random subset of N train images instead of all. The model is
+exported (cnn.onnx_export) and its FP32 test accuracy measured with onnxruntime on the whole test
+split; the JAX logits in inference form are checked against onnxruntime's on 500 test images.
+
+Every epoch writes ``OUT`` with ``.onnx`` replaced by ``.ckpt.onnx`` (running-average BN
+statistics) and ``.ckpt.pkl`` (parameters, optimizer state, epoch: ``--resume`` continues it).
+``--continue-from CKPT.pkl`` trains further from a checkpoint's weights (fresh optimizer, cosine
+decay from ``--lr`` to ``--lr`` / 1000); the model's ``training_command`` then lists every run.
 """
 
 import argparse
 import json
+import pickle
+import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
+import onnx
+
+from golden.params import ParameterError
 
 from . import data as cnn_data
-from . import model as cnn_model
+from . import nets
+from . import onnx_export
 
-EPS = 1e-5
-
-
-CHANNELS = (16, 32)           # conv1, conv2 output channels
-
-
-def init_params(rng, hw, c1, c2):
-    """He-normal conv / FC weights (float32), BN gamma = 1, beta = 0."""
-    def he(shape, fan_in):
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-    f = c2 * (hw[0] // 4) * (hw[1] // 4)
-    return {"conv1": he((c1, 1, 3, 3), 9), "conv2": he((c2, c1, 3, 3), 9 * c1),
-            "fc_w": he((f, 10), f) / np.float32(2), "fc_b": np.zeros(10, np.float32),
-            "bn1_gamma": np.ones(c1, np.float32), "bn1_beta": np.zeros(c1, np.float32),
-            "bn2_gamma": np.ones(c2, np.float32), "bn2_beta": np.zeros(c2, np.float32)}
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+BN_MOMENTUM = 0.9
 
 
-def make_jax_fns():
+def make_forward(net):
+    """forward(params, x, stats) -> (logits, seen): x NHWC; BN with batch statistics when
+    ``stats`` is None, else with ``stats[name] = (mean, var)``; ``seen[name]`` is the
+    (mean, mean of squares) per channel of each BN input in this batch."""
     import jax
     import jax.numpy as jnp
 
-    def conv(x, k):
-        return jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",
-                                            dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    def depthwise(x, w, stride, p):
+        # XLA's CPU grouped convolution (and its gradient) is slow; a depthwise conv is a sum of
+        # k * k shifted, channel-scaled copies of the padded input, which XLA fuses.
+        n, h, wd, _ = x.shape
+        k = w.shape[0]
+        ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
+        xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        return sum(xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+                   * w[i, j] for i in range(k) for j in range(k))
 
-    def pool(x):
-        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    def forward(params, x, stats=None):
+        env, seen = {"input": x}, {}
+        for op in net.ops:
+            a = [env[i] for i in op.inputs]
+            if op.kind == "conv":
+                p = (op.kernel - 1) // 2
+                w = jnp.transpose(params[f"{op.name}.weight"], (2, 3, 1, 0))    # OIHW -> HWIO
+                if op.group > 1 and op.group == a[0].shape[3] == w.shape[3]:
+                    y = depthwise(a[0], w[:, :, 0, :], op.stride, p)
+                else:
+                    y = jax.lax.conv_general_dilated(
+                        a[0], w, (op.stride, op.stride), [(p, p), (p, p)],
+                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=op.group)
+            elif op.kind == "bn":
+                m1 = a[0].mean(axis=(0, 1, 2))
+                m2 = jnp.square(a[0]).mean(axis=(0, 1, 2))
+                seen[op.name] = (m1, m2)
+                mean, var = ((m1, jnp.maximum(m2 - m1 * m1, 0.0)) if stats is None
+                             else stats[op.name])
+                scale = params[f"{op.name}.scale"] * jax.lax.rsqrt(var + nets.EPS)
+                y = (a[0] - mean) * scale + params[f"{op.name}.bias"]
+            elif op.kind == "relu":
+                y = jax.nn.relu(a[0])
+            elif op.kind == "relu6":
+                y = jnp.clip(a[0], 0.0, 6.0)
+            elif op.kind == "maxpool":
+                y = jax.lax.reduce_window(a[0], -jnp.inf, jax.lax.max, (1, 2, 2, 1),
+                                          (1, 2, 2, 1), "VALID")
+            elif op.kind == "add":
+                y = a[0] + a[1]
+            elif op.kind == "gap":
+                y = a[0].mean(axis=(1, 2), keepdims=True)
+            elif op.kind == "flatten":
+                y = jnp.transpose(a[0], (0, 3, 1, 2)).reshape(a[0].shape[0], -1)   # c-h-w order
+            elif op.kind == "fc":
+                y = a[0] @ params[f"{op.name}.weight"] + params[f"{op.name}.bias"]
+            else:
+                raise ValueError(f"op {op.name}: unknown kind {op.kind!r}")
+            env[op.name] = y
+        return env[net.ops[-1].name], seen
 
-    def apply(p, x, stats=None):
-        """Logits; BN with batch statistics (stats None) or the given {bn: (mean, var)}.
-        Also returns the conv outputs' batch (mean, var) per BN layer."""
-        seen = {}
-        for cv, bn in (("conv1", "bn1"), ("conv2", "bn2")):
-            y = conv(x, p[cv])
-            mean, var = (y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3)))
-            seen[bn] = (mean, var)
-            m, v = stats[bn] if stats else (mean, var)
-            scale = p[f"{bn}_gamma"] / jnp.sqrt(v + EPS)
-            y = y * scale[None, :, None, None] + (p[f"{bn}_beta"] - m * scale)[None, :, None, None]
-            x = pool(jax.nn.relu(y))
-        return x.reshape(x.shape[0], -1) @ p["fc_w"] + p["fc_b"], seen
-
-    return jax, jnp, apply
+    return forward
 
 
-def shift_batch(x, rng, r):
-    """Each image shifted by a random (dy, dx) in -r..r, zero filled."""
-    n, _, h, w = x.shape
+def to_nhwc(x):
+    return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))
+
+
+def augment(x, rng, shift, flip):
+    """Each image (N, C, H, W) shifted by a random (dy, dx) in -shift..shift (zero filled) and,
+    when ``flip``, mirrored left-right with probability 1/2."""
+    n, c, h, w = x.shape
+    r = shift
     xp = np.pad(x, ((0, 0), (0, 0), (r, r), (r, r)))
     dy, dx = rng.integers(0, 2 * r + 1, n), rng.integers(0, 2 * r + 1, n)
-    rows = dy[:, None] + np.arange(h)
-    cols = dx[:, None] + np.arange(w)
-    return xp[np.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]
+    rows = (dy[:, None] + np.arange(h))[:, None, :, None]
+    cols = np.arange(w)[None, :]
+    if flip:
+        cols = np.where(rng.random(n)[:, None] < 0.5, cols[:, ::-1], cols)
+    cols = (dx[:, None] + cols)[:, None, None, :]
+    return xp[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
 
 
-def train(dataset="mnist5k", epochs=40, seed=2022, batch=64, lr=2e-3, log=print):
+def preprocess_stats(arch, x_train):
+    """(mean, std) per channel: [0] / [1] for smallcnn, the train split's pixel statistics
+    (rounded to 4 decimals) otherwise."""
+    c = x_train.shape[1]
+    if arch == "smallcnn":
+        return [0.0] * c, [1.0] * c
+    x = x_train.astype(np.float64)
+    return ([round(float(v), 4) for v in x.mean(axis=(0, 2, 3))],
+            [round(float(v), 4) for v in x.std(axis=(0, 2, 3))])
+
+
+def normalize(x, mean, std):
+    m = np.asarray(mean, np.float32)[None, :, None, None]
+    s = np.asarray(std, np.float32)[None, :, None, None]
+    return ((x - m) / s).astype(np.float32)
+
+
+def weight_mask(params):
+    return {k: k.endswith(".weight") for k in params}
+
+
+class Trainer:
+    """JAX training state of one network on one data set.
+
+    Parameters
+    ----------
+    arch : str
+        One of ``nets.ARCHS``.
+    ds : cnn.data.Dataset
+    epochs, seed, batch : int
+    lr, wd : float
+        Peak learning rate, weight decay.
+
+    Attributes
+    ----------
+    net : cnn.nets.Net
+    params, stats : dict
+        Parameters and running-average BN statistics (name -> (mean, var)), JAX arrays.
+    mean, std : list
+        Input preprocessing.
+    """
+
+    def __init__(self, arch, ds, epochs, seed, batch=128, lr=0.1, wd=5e-4, shift=None,
+                 warmup=True):
+        import jax
+        import jax.numpy as jnp
+        import optax
+        self.jax, self.jnp = jax, jnp
+        self.arch, self.ds, self.epochs, self.seed, self.batch = arch, ds, epochs, seed, batch
+        self.lr, self.wd = lr, wd
+        self.net = nets.build(arch, ds.image_shape)
+        self.rng = np.random.default_rng(seed)
+        self.params = {k: jnp.asarray(v) for k, v in nets.init_params(self.net, self.rng).items()}
+        self.stats = {op.name: (jnp.zeros(self.net.shapes[op.name][0]),
+                                jnp.ones(self.net.shapes[op.name][0]))
+                      for op in self.net.ops if op.kind == "bn"}
+        self.mean, self.std = preprocess_stats(arch, ds.x_train)
+        self.steps_per_epoch = max(1, len(ds.x_train) // batch)
+        self.total_steps = max(1, int(round(epochs * self.steps_per_epoch)))
+        sched = (optax.cosine_onecycle_schedule(self.total_steps, lr, pct_start=0.15,
+                                                div_factor=25.0, final_div_factor=40.0)
+                 if warmup else optax.cosine_decay_schedule(lr, self.total_steps, alpha=1e-3))
+        self.opt = optax.chain(optax.add_decayed_weights(wd, weight_mask(self.params)),
+                               optax.sgd(sched, momentum=0.9, nesterov=True))
+        self.opt_state = self.opt.init(self.params)
+        self.epoch = 0
+        self.progress = 0             # print the loss every this many steps (0: never)
+        self.history = []             # earlier training runs this one continues
+        self.times = (0.0, 0.0)       # wall, CPU seconds spent before this process
+        self.forward = make_forward(self.net)
+        self.shift = (2 if ds.image_shape[1] >= 16 else 1) if shift is None else shift
+        self.flip = ds.name == "fashion-mnist"
+        fwd, opt = self.forward, self.opt
+
+        def loss_fn(p, x, y):
+            logits, seen = fwd(p, x)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+            return loss, seen
+
+        @jax.jit
+        def step(p, s, stats, x, y):
+            (loss, seen), g = jax.value_and_grad(loss_fn, has_aux=True)(p, x, y)
+            upd, s = opt.update(g, s, p)
+            new = {k: tuple(BN_MOMENTUM * o + (1 - BN_MOMENTUM) * n for o, n in
+                            zip(stats[k], (m1, jnp.maximum(m2 - m1 * m1, 0.0))))
+                   for k, (m1, m2) in seen.items()}
+            return optax.apply_updates(p, upd), s, new, loss
+
+        self._step = step
+        self._eval = jax.jit(lambda p, x, st: fwd(p, x, st)[0])
+        self._moments = jax.jit(lambda p, x, st: fwd(p, x, st)[1])
+        self._moments_batch = jax.jit(lambda p, x: fwd(p, x)[1])
+
+    def batch_x(self, idx, augmented=True):
+        x = self.ds.x_train[idx]
+        if augmented:
+            x = augment(x, self.rng, self.shift, self.flip)
+        return self.jnp.asarray(to_nhwc(normalize(x, self.mean, self.std)))
+
+    def train_steps(self, order):
+        """One pass of SGD steps over the train images ``order`` (batches of ``batch``);
+        returns the mean loss."""
+        jnp, losses = self.jnp, []
+        for i in range(0, len(order) - self.batch + 1, self.batch):
+            idx = order[i:i + self.batch]
+            self.params, self.opt_state, self.stats, loss = self._step(
+                self.params, self.opt_state, self.stats, self.batch_x(idx),
+                jnp.asarray(self.ds.y_train[idx]))
+            losses.append(loss)
+            if self.progress and len(losses) % self.progress == 0:
+                print(f"  step {len(losses)}/{len(order) // self.batch} loss "
+                      f"{float(loss):.4f}", flush=True)
+        return float(np.mean([float(v) for v in losses])) if losses else float("nan")
+
+    def train_epoch(self):
+        """One epoch (the last one of a fractional --epochs stops at the total step count)."""
+        order = self.rng.permutation(len(self.ds.x_train))
+        left = self.total_steps - self.epoch * self.steps_per_epoch
+        loss = self.train_steps(order[: min(left, self.steps_per_epoch) * self.batch])
+        self.epoch += 1
+        return loss
+
+    @property
+    def done(self):
+        return self.epoch * self.steps_per_epoch >= self.total_steps
+
+    def logits(self, x, stats=None, batch=500):
+        """JAX logits in inference form of images x (N, C, H, W) in [0, 1]."""
+        stats = self.stats if stats is None else stats
+        return np.concatenate([np.asarray(self._eval(
+            self.params, self.jnp.asarray(to_nhwc(normalize(x[i:i + batch], self.mean,
+                                                            self.std))), stats))
+            for i in range(0, len(x), batch)])
+
+    def population_stats(self, passes=2, batch=500, images=None):
+        """BN (mean, var) over the train split, or its first ``images`` images in a fixed random
+        order (see the module docstring), and the largest relative change of any mean / std in
+        the last pass."""
+        jnp, x = self.jnp, self.ds.x_train
+        if images is not None and images < len(x):
+            x = x[np.random.default_rng(self.seed).permutation(len(x))[:images]]
+        stats, change = None, float("nan")
+        for _ in range(passes):
+            s1, s2, count = {}, {}, 0
+            for i in range(0, len(x), batch):
+                xb = jnp.asarray(to_nhwc(normalize(x[i:i + batch], self.mean, self.std)))
+                seen = (self._moments_batch(self.params, xb) if stats is None
+                        else self._moments(self.params, xb, stats))
+                n = len(x[i:i + batch])
+                for k, (m1, m2) in seen.items():
+                    s1[k] = s1.get(k, 0.0) + np.asarray(m1, np.float64) * n
+                    s2[k] = s2.get(k, 0.0) + np.asarray(m2, np.float64) * n
+                count += n
+            new = {}
+            for k in s1:
+                m = s1[k] / count
+                new[k] = (m.astype(np.float32), np.maximum(s2[k] / count - m * m, 0)
+                          .astype(np.float32))
+            if stats is not None:
+                change = max(float(np.max(np.abs(np.sqrt(new[k][1]) - np.sqrt(stats[k][1]))
+                                          / np.sqrt(new[k][1] + nets.EPS))) for k in new)
+                change = max(change, max(float(np.max(np.abs(new[k][0] - stats[k][0])
+                                                      / np.sqrt(new[k][1] + nets.EPS)))
+                                         for k in new))
+            stats = {k: (jnp.asarray(m), jnp.asarray(v)) for k, (m, v) in new.items()}
+        return stats, change
+
+    def export_params(self, stats):
+        out = {k: np.asarray(v, np.float32) for k, v in self.params.items()}
+        for k, (m, v) in stats.items():
+            out[f"{k}.mean"], out[f"{k}.var"] = np.asarray(m, np.float32), np.asarray(v, np.float32)
+        return out
+
+    def to_onnx(self, stats, metadata):
+        meta = {"preprocess_mean": self.mean, "preprocess_std": self.std,
+                "dataset": self.ds.name, "seed": self.seed, **metadata}
+        return onnx_export.to_onnx(self.net, self.export_params(stats), meta)
+
+    def checkpoint(self, path):
+        jax = self.jax
+        state = {"params": jax.device_get(self.params), "opt_state": jax.device_get(self.opt_state),
+                 "stats": jax.device_get(self.stats), "epoch": self.epoch,
+                 "history": self.history, "times": self.times,
+                 "rng": self.rng.bit_generator.state}
+        tmp = Path(str(path) + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(state, f)
+        tmp.replace(path)
+
+    def resume(self, path):
+        jax = self.jax
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        self.params = jax.tree_util.tree_map(self.jnp.asarray, state["params"])
+        self.opt_state = jax.tree_util.tree_map(self.jnp.asarray, state["opt_state"])
+        self.stats = jax.tree_util.tree_map(self.jnp.asarray, state["stats"])
+        self.epoch = state["epoch"]
+        self.rng.bit_generator.state = state["rng"]
+        self.history = state.get("history", self.history)
+        self.times = state.get("times", self.times)
+
+    def continue_from(self, path):
+        """Start from the parameters and running BN statistics of a checkpoint (a fresh
+        optimizer); ``history`` gets the checkpoint's commands first."""
+        jax = self.jax
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        self.params = jax.tree_util.tree_map(self.jnp.asarray, state["params"])
+        self.stats = jax.tree_util.tree_map(self.jnp.asarray, state["stats"])
+        self.opt_state = self.opt.init(self.params)
+        history = state.get("history")
+        if history is None:           # checkpoints written before histories were kept
+            ckpt_model = onnx.load(str(Path(path).with_suffix(".onnx")))
+            meta = onnx_export.metadata(ckpt_model)
+            history = [{"command": meta["training_command"], "epochs": float(meta["epochs"]),
+                        "seed": meta["seed"]}]
+        self.history = history
+
+
+def accuracy(logits, y):
+    return float((np.asarray(logits).argmax(axis=1) == y).mean())
+
+
+def check_export(model, trainer, stats, x, rel=1e-4):
+    """onnxruntime's logits of x equal the JAX inference-form logits within rel x max |logit|
+    and give the same top-1; returns the relative difference."""
+    ort = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, x))
+    ref = trainer.logits(x, stats)
+    err = float(np.abs(ort - ref).max() / np.abs(ref).max())
+    if err > rel or not np.array_equal(ort.argmax(1), ref.argmax(1)):
+        raise AssertionError(f"exported model differs from JAX: rel {err:.3g}, top-1 "
+                             f"{int((ort.argmax(1) != ref.argmax(1)).sum())} images differ")
+    return err
+
+
+def run(args, log=print):
+    ds = cnn_data.load(args.dataset)
+    out = Path(args.out or MODELS_DIR / f"{args.arch}_{args.dataset}.onnx")
+    if out.suffix != ".onnx":
+        raise ParameterError(f"-o must name an .onnx file; got {out}")
+    ckpt_onnx, ckpt = out.with_suffix(".ckpt.onnx"), out.with_suffix(".ckpt.pkl")
+    import jax
     import optax
-    jax, jnp, apply = make_jax_fns()
-    ds = cnn_data.load(dataset)
-    rng = np.random.default_rng(seed)
-    c1, c2 = CHANNELS
-    params = {k: jnp.asarray(v) for k, v in init_params(rng, ds.image_shape[1:], c1, c2).items()}
-    steps = epochs * (len(ds.x_train) // batch)
-    opt = optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=1e-4)
-    state = opt.init(params)
+    tr = Trainer(args.arch, ds, args.epochs, args.seed, args.batch, args.lr, args.wd, args.shift,
+                 warmup=not args.continue_from)
+    tr.progress = args.progress
+    if args.continue_from:
+        tr.continue_from(args.continue_from)
+        log(f"continuing from {args.continue_from} (after {tr.history})")
+    if args.resume or args.finish:
+        tr.resume(ckpt)
+        log(f"resumed {ckpt} at epoch {tr.epoch}")
+    command = ("python -m cnn.train " + " ".join(sys.argv[1:]) if args.command is None
+               else args.command)
+    if tr.history and not any(h["command"] == command for h in tr.history):
+        history = tr.history + [{"command": command, "epochs": args.epochs, "seed": args.seed}]
+    else:
+        history = tr.history or [{"command": command, "epochs": args.epochs, "seed": args.seed}]
+    tr.history = history
+    total_epochs = sum(float(h["epochs"]) for h in history)
+    common = {"training_command": " ; then ".join(h["command"] for h in history),
+              "epochs": total_epochs, "batch": args.batch,
+              "lr": args.lr, "weight_decay": args.wd, "shift": tr.shift, "flip": tr.flip,
+              "split": ds.split,
+              "framework": f"jax {jax.__version__}, optax {optax.__version__}"}
+    log(f"{args.arch} on {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
+        f"{tr.steps_per_epoch} steps per epoch, preprocess mean {tr.mean} std {tr.std}")
+    t0, c0 = time.time(), time.process_time()
+    # wall / CPU seconds of earlier processes of this run (a resumed checkpoint)
+    wall0, cpu0 = tr.times if args.prior_times is None else args.prior_times
+    stopped = None
+    if args.finish and not tr.done:
+        stopped = (f"stopped early (for time) after epoch {tr.epoch}, step "
+                   f"{min(tr.epoch * tr.steps_per_epoch, tr.total_steps)} of {tr.total_steps}")
+        log(f"finishing: {stopped}")
+    while not tr.done and not args.finish:
+        loss = tr.train_epoch()
+        acc = accuracy(tr.logits(ds.x_test), ds.y_test)
+        model = tr.to_onnx(tr.stats, {**common, "fp32_test_accuracy": acc,
+                                      "checkpoint": f"epoch {tr.epoch} of {args.epochs}, "
+                                                    f"running-average BN statistics (JAX)"})
+        onnx_export.save(model, ckpt_onnx)
+        tr.times = (wall0 + time.time() - t0, cpu0 + time.process_time() - c0)
+        tr.checkpoint(ckpt)
+        log(f"epoch {tr.epoch}/{args.epochs} loss {loss:.4f} test acc (JAX, running BN) "
+            f"{acc:.4f}  {tr.times[0]:.0f} s wall, {tr.times[1]:.0f} s CPU", flush=True)
+    n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
+    stats, change = tr.population_stats(args.bn_passes, images=n_bn)
+    bn_note = (f"population over {'the whole' if n_bn == len(ds.x_train) else n_bn} train "
+               f"images{'' if n_bn == len(ds.x_train) else ' (a seeded random subset)'}, "
+               f"{args.bn_passes} passes (the last changed a mean / std by at most {change:.2g} "
+               f"of the std)")
+    log(f"BN statistics: {bn_note}")
+    wall, cpu = wall0 + time.time() - t0, cpu0 + time.process_time() - c0
+    meta = {**common, "train_wall_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
+            "bn_statistics": bn_note,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if stopped:
+        meta["stopped"] = stopped
+    model = tr.to_onnx(stats, {**meta, "fp32_test_accuracy": 0.0})
+    logits = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, ds.x_test))
+    acc = accuracy(logits, ds.y_test)
+    err = check_export(model, tr, stats, ds.x_test[:500])
+    model = tr.to_onnx(stats, {**meta, "fp32_test_accuracy": acc})
+    onnx_export.save(model, out)
+    params, macs = onnx_export.count(model)
+    log(f"wrote {out}: FP32 test accuracy (onnxruntime, {len(ds.x_test)} images) {acc:.4f}; "
+        f"JAX vs onnxruntime max rel diff {err:.2g}; {params} parameters, {macs} MACs/image; "
+        f"{wall:.0f} s wall, {cpu:.0f} s CPU", flush=True)
+    return model
 
-    def loss_fn(p, x, y):
-        logits, _ = apply(p, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-    @jax.jit
-    def step(p, s, x, y):
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        upd, s = opt.update(g, s, p)
-        return optax.apply_updates(p, upd), s, loss
-
-    r = 2 if ds.image_shape[1] >= 16 else 1
-    t0 = time.time()
-    for ep in range(epochs):
-        order = rng.permutation(len(ds.x_train))
-        losses = []
-        for i in range(0, len(order) - batch + 1, batch):
-            idx = order[i:i + batch]
-            xb = shift_batch(ds.x_train[idx], rng, r)
-            params, state, loss = step(params, state, jnp.asarray(xb), jnp.asarray(ds.y_train[idx]))
-            losses.append(float(loss))
-        log(f"epoch {ep + 1}/{epochs} loss {np.mean(losses):.4f} ({time.time() - t0:.0f} s)")
-
-    w = {k: np.asarray(v) for k, v in params.items()}
-    w.update(population_stats(apply, jnp, params, ds.x_train))
-    w["eps"] = np.float32(EPS)
-    w["calib_absmax"] = cnn_model.calib_absmax(ds.x_train, w)
-    acc = fp32_accuracy(w, ds)
-    w["meta"] = {"dataset": dataset, "seed": seed, "epochs": epochs, "batch": batch, "lr": lr,
-                 "fp32_test_accuracy": acc, "n_train": len(ds.x_train), "n_test": len(ds.x_test),
-                 "split": ds.split, "bn": "applied in fp32 after each conv (not folded)",
-                 "framework": f"jax {jax.__version__}, optax {optax.__version__}",
-                 "train_seconds": round(time.time() - t0, 1)}
-    return w
-
-
-def population_stats(apply, jnp, params, x, batch=500):
-    """BN mean / var of each conv output over all of x: BN1 first, then BN2 with BN1 fixed."""
-    out = {}
-    for bn in ("bn1", "bn2"):
-        s1 = s2 = 0.0
-        count = 0
-        # seen[bn] is taken on the raw conv output, before its own BN: only bn1's fixed
-        # statistics (already in out when bn == "bn2") influence it.
-        stats = {"bn1": (out.get("bn1_mean", 0.0), out.get("bn1_var", 1.0)), "bn2": (0.0, 1.0)}
-        for i in range(0, len(x), batch):
-            _, seen = apply(params, jnp.asarray(x[i:i + batch]), stats)
-            m, v = (np.asarray(t, np.float64) for t in seen[bn])
-            n = len(x[i:i + batch])
-            s1, s2, count = s1 + m * n, s2 + (v + m * m) * n, count + n
-        mean = s1 / count
-        out[f"{bn}_mean"] = mean.astype(np.float32)
-        out[f"{bn}_var"] = (s2 / count - mean * mean).astype(np.float32)
-    return out
-
-
-def fp32_accuracy(w, ds):
-    from .mults import parse_mult
-    logits = cnn_model.predict(ds.x_test, w, cnn_model.Engine(parse_mult("fp32")))
-    return float((logits.argmax(axis=1) == ds.y_test).mean())
+def bench(args, steps, log=print):
+    """Training images/s of ``steps`` steps after one compile step."""
+    ds = cnn_data.load(args.dataset)
+    tr = Trainer(args.arch, ds, args.epochs, args.seed, args.batch, args.lr, args.wd)
+    order = tr.rng.permutation(len(ds.x_train))[: (steps + 1) * args.batch]
+    t = time.time()
+    tr.train_steps(order[: args.batch])
+    log(f"compile + 1 step {time.time() - t:.1f} s")
+    t = time.time()
+    tr.train_steps(order[args.batch:])
+    dt = time.time() - t
+    log(f"{args.arch}: {steps * args.batch / dt:.0f} training images/s (batch {args.batch}, "
+        f"{steps} steps, {dt:.1f} s) -> {len(ds.x_train) / (steps * args.batch / dt) / 60:.1f} "
+        f"min per epoch")
+    t = time.time()
+    tr.logits(ds.x_test[:2000])
+    log(f"inference {2000 / (time.time() - t):.0f} images/s (incl. compile)")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m cnn.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="mnist5k")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seed", type=int, default=2022)
-    p.add_argument("--out", help="weights file (default cnn/weights/<dataset>.npz)")
+    p.add_argument("--arch", default="resnet20", choices=nets.ARCHS)
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--epochs", type=float, default=10,
+                   help="passes over the train split (fractions allowed: 1.5 = 1.5 x the steps)")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    p.add_argument("--wd", type=float, default=5e-4, help="weight decay")
+    p.add_argument("--shift", type=int, help="largest random shift in pixels (default 2, 1 for "
+                   "images under 16 x 16)")
+    p.add_argument("--bn-passes", type=int, default=2)
+    p.add_argument("--bn-images", type=int, help="BN statistics over this many train images "
+                   "(a seeded random subset; default all)")
+    p.add_argument("-o", "--out", help="ONNX file (default cnn/models/<arch>_<dataset>.onnx)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt.pkl")
+    p.add_argument("--continue-from", metavar="CKPT.pkl", help="start from a checkpoint's "
+                   "weights with a fresh optimizer and a cosine decay from --lr (no warm-up)")
+    p.add_argument("--finish", action="store_true", help="stop at OUT's .ckpt.pkl: BN "
+                   "statistics, export and accuracy of the checkpoint (stated in the model)")
+    p.add_argument("--bench", type=int, metavar="STEPS", help="only time STEPS training steps")
+    p.add_argument("--progress", type=int, default=0, metavar="K",
+                   help="print the loss every K steps")
+    p.add_argument("--command", help=argparse.SUPPRESS)
+    p.add_argument("--prior-times", type=lambda v: tuple(float(t) for t in v.split(",")),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.dataset.startswith("idx:") and not args.out:
-        p.error("--out is required for idx: data sets (the committed weights stay untouched)")
-    w = train(args.dataset, args.epochs, args.seed)
-    out = args.out or cnn_model.weights_path(args.dataset)
-    cnn_model.save_weights(out, w)
-    print(json.dumps(w["meta"], indent=2))
-    print(f"wrote {out}")
+    try:
+        if args.epochs <= 0 or args.batch < 1 or args.bn_passes < 1:
+            raise ParameterError("--epochs must be > 0, --batch and --bn-passes >= 1")
+        if args.bench:
+            bench(args, args.bench)
+        else:
+            run(args)
+    except ParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
