@@ -56,7 +56,7 @@ def cmd_errors(args):
 
 def cmd_bench(args):
     from .bench import run_bench
-    run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors)
+    run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors, net_images=args.net_images)
 
 
 def cmd_synth(args):
@@ -119,6 +119,8 @@ def build_parser():
     bench = sub.add_parser("bench", help="throughput benchmarks (golden model, co-simulation)")
     bench.add_argument("--vectors", type=int, default=2_000_000)
     bench.add_argument("--cosim-vectors", type=int, default=50_000)
+    bench.add_argument("--net-images", type=int, default=64,
+                       help="ResNet-20 batch for the whole-network benchmark (default %(default)s)")
     bench.set_defaults(func=cmd_bench)
 
     synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit")
