@@ -39,8 +39,7 @@ from . import data as cnn_data
 from .mults import parse_entry
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODELS = ("resnet20_fmnist",)
-FULL_MODELS = ("resnet20_fmnist", "mobilenetv2_fmnist")
+DEFAULT_MODELS = ("resnet20_fashion-mnist",)
 W_RANGE = range(2, 9)
 HEADLINE = ["fp32", "bf16", "mitch_bf16_w6_trunc", "mitch_bf16_w6_unbiased"]
 ALL_MULTS = (
