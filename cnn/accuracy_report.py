@@ -89,6 +89,7 @@ def plot_vs_w(doc, path, log=print):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     models = [m["name"] for m in doc["run"]["models"]]
     fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4.5), squeeze=False)
     for ax, model in zip(axes[0], models):
@@ -113,6 +114,7 @@ def plot_vs_w(doc, path, log=print):
             ax.axhspan(100 * r["top1_ci"][0], 100 * r["top1_ci"][1], color=line.get_color(),
                        alpha=0.08)
         ax.set_title(model)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("w (significant bits kept per operand)")
         ax.set_ylabel(f"top-1 on {doc['run']['dataset']} test (%), 95 % CI")
         ax.grid(alpha=0.3)

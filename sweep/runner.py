@@ -9,10 +9,9 @@ Where the tasks run (``scheduler``):
   Processes, not threads: the tasks mix NumPy/BLAS with long stretches of pure Python (golden
   functions, onnx's reference evaluator) that hold the GIL, so threads would serialize; a worker
   process that dies (out of memory) is restarted and its task rescheduled by dask instead of
-  taking the caller down.
-  No dashboard, random ports: several sweeps may run side by side on one machine. Workers are
-  started with ``spawn``: a script that calls run_tasks needs the usual
-  ``if __name__ == "__main__":`` guard (the ``approxmac`` command has it).
+  taking the caller down. Random ports (the HTTP server's too): several sweeps may run side by
+  side on one machine. Workers are started with ``spawn``: a script that calls run_tasks needs
+  the usual ``if __name__ == "__main__":`` guard (the ``approxmac`` command has it).
 * ``"tcp://HOST:PORT"`` -- a running cluster (``dask scheduler`` and ``dask worker
   tcp://HOST:PORT``); its workers must be able to import ``fn``'s module (same project checkout
   or installed package). The cluster is left running.
@@ -131,7 +130,7 @@ class Runner:
         from distributed import Client, LocalCluster
         if self.scheduler is None:
             self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None,
+                                        processes=True, dashboard_address=":0",
                                         silence_logs=logging.ERROR)
             self.where = f"a LocalCluster of {self.n_workers} worker processes"
             self.client = Client(self.cluster)

@@ -76,7 +76,7 @@ def test_running_cluster_by_address():
     this process) and leaves it running."""
     from distributed import LocalCluster
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         lines = []
         out = run_tasks(fail_on, [Task(f"sq {i}", (i,)) for i in (5, 6)],
                         scheduler=cluster.scheduler_address, progress=lines.append)
