@@ -255,8 +255,14 @@ class Trainer:
         return loss
 
     @property
+    def step(self):
+        """SGD steps taken (the optimizer's schedule count)."""
+        import optax
+        return int(optax.tree_utils.tree_get(self.opt_state, "count"))
+
+    @property
     def done(self):
-        return self.epoch * self.steps_per_epoch >= self.total_steps
+        return self.step >= self.total_steps
 
     def logits(self, x, stats=None, batch=500):
         """JAX logits in inference form of images x (N, C, H, W) in [0, 1]."""
@@ -382,8 +388,9 @@ def run(args, log=print):
         tr.continue_from(args.continue_from)
         log(f"continuing from {args.continue_from} (after {tr.history})")
     if args.resume or args.finish:
-        tr.resume(ckpt)
-        log(f"resumed {ckpt} at epoch {tr.epoch}")
+        src = Path(args.finish) if isinstance(args.finish, str) else ckpt
+        tr.resume(src)
+        log(f"resumed {src} at epoch {tr.epoch}, step {tr.step}")
     command = ("python -m cnn.train " + " ".join(sys.argv[1:]) if args.command is None
                else args.command)
     if tr.history and not any(h["command"] == command for h in tr.history):
@@ -404,8 +411,8 @@ def run(args, log=print):
     wall0, cpu0 = tr.times if args.prior_times is None else args.prior_times
     stopped = None
     if args.finish and not tr.done:
-        stopped = (f"stopped early (for time) after epoch {tr.epoch}, step "
-                   f"{min(tr.epoch * tr.steps_per_epoch, tr.total_steps)} of {tr.total_steps}")
+        stopped = (f"stopped early (for time) at step {tr.step} of {tr.total_steps} "
+                   f"({tr.step / tr.steps_per_epoch:.2f} epochs)")
         log(f"finishing: {stopped}")
     while not tr.done and not args.finish:
         loss = tr.train_epoch()
@@ -483,8 +490,9 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt.pkl")
     p.add_argument("--continue-from", metavar="CKPT.pkl", help="start from a checkpoint's "
                    "weights with a fresh optimizer and a cosine decay from --lr (no warm-up)")
-    p.add_argument("--finish", action="store_true", help="stop at OUT's .ckpt.pkl: BN "
-                   "statistics, export and accuracy of the checkpoint (stated in the model)")
+    p.add_argument("--finish", nargs="?", const=True, metavar="PKL",
+                   help="stop at a checkpoint (OUT's .ckpt.pkl, or PKL): BN statistics, export and "
+                        "accuracy of the checkpoint (the model states where it stopped)")
     p.add_argument("--bench", type=int, metavar="STEPS", help="only time STEPS training steps")
     p.add_argument("--progress", type=int, default=0, metavar="K",
                    help="print the loss every K steps")
