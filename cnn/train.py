@@ -393,7 +393,9 @@ def run(args, log=print):
         log(f"resumed {src} at epoch {tr.epoch}, step {tr.step}")
     command = ("python -m cnn.train " + " ".join(sys.argv[1:]) if args.command is None
                else args.command)
-    if tr.history and not any(h["command"] == command for h in tr.history):
+    if args.finish and tr.history:
+        history = tr.history          # finishing trains nothing: the checkpoint's runs
+    elif tr.history and not any(h["command"] == command for h in tr.history):
         history = tr.history + [{"command": command, "epochs": args.epochs, "seed": args.seed}]
     else:
         history = tr.history or [{"command": command, "epochs": args.epochs, "seed": args.seed}]
@@ -427,10 +429,10 @@ def run(args, log=print):
             f"{acc:.4f}  {tr.times[0]:.0f} s wall, {tr.times[1]:.0f} s CPU", flush=True)
     n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
     stats, change = tr.population_stats(args.bn_passes, images=n_bn)
-    bn_note = (f"population over {'the whole' if n_bn == len(ds.x_train) else n_bn} train "
-               f"images{'' if n_bn == len(ds.x_train) else ' (a seeded random subset)'}, "
-               f"{args.bn_passes} passes (the last changed a mean / std by at most {change:.2g} "
-               f"of the std)")
+    where = (f"the whole train split ({n_bn} images)" if n_bn == len(ds.x_train)
+             else f"{n_bn} train images (a seeded random subset)")
+    bn_note = (f"population over {where}, {args.bn_passes} passes (the last changed a mean / "
+               f"std by at most {change:.2g} of the std)")
     log(f"BN statistics: {bn_note}")
     wall, cpu = wall0 + time.time() - t0, cpu0 + time.process_time() - c0
     meta = {**common, "train_wall_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
