@@ -78,8 +78,9 @@ def card(path, model=None):
         if key in meta:
             value = meta[key]
             rows.append((label, f"`{value}`" if key == "training_command" else value))
-    if "checkpoint" in meta:
-        rows.append(("Checkpoint", meta["checkpoint"]))
+    for key, label in (("stopped", "Stopped"), ("checkpoint", "Checkpoint")):
+        if key in meta:
+            rows.append((label, meta[key]))
     lines = [f"# {path.stem}", "", "| | |", "|---|---|"]
     lines += [f"| {a} | {b} |" for a, b in rows]
     return "\n".join(lines) + "\n"

@@ -255,8 +255,14 @@ class Trainer:
         return loss
 
     @property
+    def step(self):
+        """SGD steps taken (the optimizer's schedule count)."""
+        import optax
+        return int(optax.tree_utils.tree_get(self.opt_state, "count"))
+
+    @property
     def done(self):
-        return self.epoch * self.steps_per_epoch >= self.total_steps
+        return self.step >= self.total_steps
 
     def logits(self, x, stats=None, batch=500):
         """JAX logits in inference form of images x (N, C, H, W) in [0, 1]."""
@@ -382,11 +388,14 @@ def run(args, log=print):
         tr.continue_from(args.continue_from)
         log(f"continuing from {args.continue_from} (after {tr.history})")
     if args.resume or args.finish:
-        tr.resume(ckpt)
-        log(f"resumed {ckpt} at epoch {tr.epoch}")
+        src = Path(args.finish) if isinstance(args.finish, str) else ckpt
+        tr.resume(src)
+        log(f"resumed {src} at epoch {tr.epoch}, step {tr.step}")
     command = ("python -m cnn.train " + " ".join(sys.argv[1:]) if args.command is None
                else args.command)
-    if tr.history and not any(h["command"] == command for h in tr.history):
+    if args.finish and tr.history:
+        history = tr.history          # finishing trains nothing: the checkpoint's runs
+    elif tr.history and not any(h["command"] == command for h in tr.history):
         history = tr.history + [{"command": command, "epochs": args.epochs, "seed": args.seed}]
     else:
         history = tr.history or [{"command": command, "epochs": args.epochs, "seed": args.seed}]
@@ -404,8 +413,8 @@ def run(args, log=print):
     wall0, cpu0 = tr.times if args.prior_times is None else args.prior_times
     stopped = None
     if args.finish and not tr.done:
-        stopped = (f"stopped early (for time) after epoch {tr.epoch}, step "
-                   f"{min(tr.epoch * tr.steps_per_epoch, tr.total_steps)} of {tr.total_steps}")
+        stopped = (f"stopped early (for time) at step {tr.step} of {tr.total_steps} "
+                   f"({tr.step / tr.steps_per_epoch:.2f} epochs)")
         log(f"finishing: {stopped}")
     while not tr.done and not args.finish:
         loss = tr.train_epoch()
@@ -420,10 +429,10 @@ def run(args, log=print):
             f"{acc:.4f}  {tr.times[0]:.0f} s wall, {tr.times[1]:.0f} s CPU", flush=True)
     n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
     stats, change = tr.population_stats(args.bn_passes, images=n_bn)
-    bn_note = (f"population over {'the whole' if n_bn == len(ds.x_train) else n_bn} train "
-               f"images{'' if n_bn == len(ds.x_train) else ' (a seeded random subset)'}, "
-               f"{args.bn_passes} passes (the last changed a mean / std by at most {change:.2g} "
-               f"of the std)")
+    where = (f"the whole train split ({n_bn} images)" if n_bn == len(ds.x_train)
+             else f"{n_bn} train images (a seeded random subset)")
+    bn_note = (f"population over {where}, {args.bn_passes} passes (the last changed a mean / "
+               f"std by at most {change:.2g} of the std)")
     log(f"BN statistics: {bn_note}")
     wall, cpu = wall0 + time.time() - t0, cpu0 + time.process_time() - c0
     meta = {**common, "train_wall_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
@@ -483,8 +492,9 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt.pkl")
     p.add_argument("--continue-from", metavar="CKPT.pkl", help="start from a checkpoint's "
                    "weights with a fresh optimizer and a cosine decay from --lr (no warm-up)")
-    p.add_argument("--finish", action="store_true", help="stop at OUT's .ckpt.pkl: BN "
-                   "statistics, export and accuracy of the checkpoint (stated in the model)")
+    p.add_argument("--finish", nargs="?", const=True, metavar="PKL",
+                   help="stop at a checkpoint (OUT's .ckpt.pkl, or PKL): BN statistics, export and "
+                        "accuracy of the checkpoint (the model states where it stopped)")
     p.add_argument("--bench", type=int, metavar="STEPS", help="only time STEPS training steps")
     p.add_argument("--progress", type=int, default=0, metavar="K",
                    help="print the loss every K steps")
