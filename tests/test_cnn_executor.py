@@ -170,6 +170,17 @@ def test_conv_node_is_the_golden_definition(case, entry):
     assert len(seen) == attrs.get("group", 1) and seen[0][0] == "node"
 
 
+@pytest.mark.parametrize("entry", ["mitch_bf16_w6_trunc", "mitch_int8_w4_trunc_c1"])
+def test_1d_conv_is_the_golden_definition(entry):
+    rng = np.random.default_rng(3)
+    x, w = activations(rng, (2, 3, 11)), activations(rng, (4, 3, 3))
+    model = single_node_model("Conv", [2, 3, 11], {"w": w},
+                              {"strides": [2], "pads": [2, 1], "dilations": [2]})
+    got = ex.Session(model, entry, calib=calib_of(x)).run(x)
+    want = golden_conv(entry, x[:, :, None], w[:, :, None], None, (1, 2), (1, 2), (0, 2, 0, 1), 1)
+    assert same_bits(got, want[:, :, 0])
+
+
 def test_conv_operand_hook_sees_the_encoded_windows():
     xs, ws, attrs, _, pads = CONV_CASES["stride2_asym_pads"]
     rng = np.random.default_rng(5)
