@@ -356,8 +356,14 @@ class Session:
             return patches(v, pad) if patches else v
 
         if mult.kind == "fp32" or name in self.exact_nodes:
-            ys = [matrix(chan(x, g)) @ w for g, w in enumerate(wmats)]
-            return np.concatenate(ys, axis=1) if len(ys) > 1 else ys[0]
+            if len(wmats) == 1:
+                return matrix(x) @ wmats[0]
+            # group g's columns of the whole map's window matrix are block g: one batched
+            # BLAS call for all groups
+            a = matrix(x)
+            g, kg = len(wmats), wmats[0].shape[0]
+            y = np.matmul(a.reshape(len(a), g, kg).transpose(1, 0, 2), np.stack(wmats))
+            return y.transpose(1, 0, 2).reshape(len(a), -1)
         if mult.kind == "float":
             xc, s_a = to_bf16(x), None
         else:

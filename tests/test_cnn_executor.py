@@ -12,7 +12,6 @@
   entries and nodes -> ParameterError naming the thing.
 """
 
-import time
 from pathlib import Path
 
 import ml_dtypes
@@ -29,7 +28,7 @@ from golden.params import ParameterError
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALLCNN = ROOT / "cnn" / "models" / "smallcnn_mnist5k.onnx"
-LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+LIGHT_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 ENTRIES = ["bf16", "mitch_bf16_w6_trunc", "mitch_int8_w4_trunc_c1", "int8",
            "mitch_bf16_w6_trunc+fp32_add"]
 
@@ -383,8 +382,11 @@ def test_fp32_path_matches_onnxruntime_on_the_whole_mnist5k_test_split():
 
 
 # ---------------------------------------------------------------- real topologies (onnx wheel)
-LIGHT_FAST = ["squeezenet", "bvlc_alexnet", "zfnet512"]
-LIGHT_SLOW = ["resnet50", "inception_v1", "inception_v2", "densenet121", "shufflenet", "vgg19"]
+LIGHT = {name: LIGHT_DIR / f"light_{name}.onnx" for name in (
+    "squeezenet", "inception_v1", "bvlc_alexnet", "inception_v2", "resnet50", "densenet121",
+    "shufflenet", "zfnet512", "vgg19")}
+LIGHT_FP32_FAST = ("squeezenet", "inception_v1")                    # a few seconds each
+LIGHT_MITCH_FAST = ("squeezenet",)                                  # ~10 s; the rest 1-8 min
 
 
 def logits_model(path):
@@ -398,29 +400,26 @@ def logits_model(path):
     return model
 
 
-def run_light(name):
-    model = logits_model(LIGHT / f"light_{name}.onnx")
-    _, dims = ex.input_shape(model)
-    x = np.random.default_rng(51).random(dims, dtype=np.float32)
-    t0 = time.time()
-    _, want, _ = assert_like_onnxruntime(model, x)
-    t1 = time.time()
+def light_input(model):
+    return np.random.default_rng(51).random(ex.input_shape(model)[1], dtype=np.float32)
+
+
+def marked(names, fast):
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("name", marked(LIGHT, LIGHT_FP32_FAST))
+def test_light_model_fp32_path_matches_onnxruntime(name):
+    model = logits_model(LIGHT[name])
+    assert_like_onnxruntime(model, light_input(model))
+
+
+@pytest.mark.parametrize("name", marked(LIGHT, LIGHT_MITCH_FAST))
+def test_light_model_runs_with_a_mitch_unit(name):
+    model = logits_model(LIGHT[name])
+    x = light_input(model)
     y = ex.Session(model, "mitch_bf16_w6_trunc").run(x)
-    t2 = time.time()
-    assert y.shape == want.shape and np.isfinite(y).all()
-    print(f"light_{name}: fp32 path + onnxruntime {t1 - t0:.1f} s, mitch_bf16_w6_trunc "
-          f"{t2 - t1:.1f} s")
-
-
-@pytest.mark.parametrize("name", LIGHT_FAST)
-def test_light_model_fp32_and_mitch(name):
-    run_light(name)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", LIGHT_SLOW)
-def test_light_model_fp32_and_mitch_slow(name):
-    run_light(name)
+    assert y.shape == ex.ort_run(model, x).shape and np.isfinite(y).all()
 
 
 # ---------------------------------------------------------------- bad input
