@@ -6,6 +6,10 @@ Modules:
   files) with fixed, documented train/test splits.
 * ``cnn.model``    -- the network (conv-BN-ReLU-pool x2, FC), its weights file and NumPy inference
   with a pluggable multiplier.
+* ``cnn.executor`` -- runs any ONNX model (Conv / Gemm / MatMul through a golden multiplier, the
+  rest in fp32 in onnx.reference), calibration, preprocessing, the onnxruntime baseline.
+* ``cnn.conv``     -- Conv / pooling window geometry and the general im2col.
+* ``cnn.refops``   -- vectorized MaxPool / AveragePool and a correct LRN for onnx.reference.
 * ``cnn.mults``    -- the multipliers by name (fp32, bf16, mitch_bf16, int8/int16 exact and Mitch-w)
   and their operand encodings (bf16 patterns, quantized integers).
 * ``cnn.gemm``     -- matrix products and convolutions with golden products: the naive per-product
