@@ -322,6 +322,18 @@ def test_mitch_path_runs_the_cnn_built_here():
         assert 0 < np.abs(y - fp32).max() < 0.2 * np.abs(fp32).max()
 
 
+@pytest.mark.parametrize("entry", ["bf16", "mitch_bf16_w3_unbiased", "int16",
+                                   "mitch_int8_w6_trunc_c1", "mitch_int16_w8_unbiased_exact"])
+def test_whole_network_fast_path_equals_naive_path(entry):
+    rng = np.random.default_rng(48)
+    model = tiny_cnn(rng)
+    x = rng.random((2, 1, 12, 12), dtype=np.float32)
+    calib = ex.calibrate(model, x)
+    fast = ex.Session(model, entry, calib=calib).run(x)
+    naive = ex.Session(model, entry, calib=calib, path="naive").run(x)
+    assert same_bits(fast, naive)
+
+
 def test_calibrate_gives_each_nodes_activation_absmax():
     rng = np.random.default_rng(43)
     model = tiny_cnn(rng)
