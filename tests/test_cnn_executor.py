@@ -239,6 +239,16 @@ def test_batched_matmul_is_one_product_per_batch_matrix(entry):
         assert same_bits(got[i], want)
 
 
+def test_fixed_batch_of_one_runs_images_one_at_a_time():
+    rng = np.random.default_rng(23)
+    a, b = activations(rng, (3, 1, 6)), activations(rng, (6, 2))
+    model = single_node_model("MatMul", [1, 1, 6], {"b": b})
+    sess = ex.Session(model, "mitch_bf16_w6_trunc")
+    got = sess.run(a)
+    assert same_bits(got, np.concatenate([sess.run(a[i:i + 1]) for i in range(3)]))
+    assert np.allclose(ex.ort_run(model, a), a @ b, rtol=1e-5, atol=0)
+
+
 def test_integer_accumulator_bound_is_recorded():
     rng = np.random.default_rng(31)
     a, b = activations(rng, (4, 8)), activations(rng, (8, 3))
