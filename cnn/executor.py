@@ -42,8 +42,13 @@ opset-9..13 BatchNormalization would take the default momentum as a request for 
 (batch statistics).
 
 MaxPool and AveragePool come from cnn.refops (vectorized): onnx.reference's loop over output
-pixels took most of the time of a 224 x 224 network. LRN comes from cnn.refops too:
-onnx.reference's normalizes the wrong axis (see there).
+pixels takes 3.0 s (MaxPool) and 14.3 s (AveragePool) on one 64 x 112 x 112 map with a 3 x 3 /
+2 window, cnn.refops 0.03 s and 0.09 s: more than the whole rest of a 224 x 224 network's fp32
+path. LRN comes from cnn.refops too: onnx.reference's normalizes the wrong axis (see there).
+
+Memory: a product's class table (cnn.gemm: K x n_classes x C float64) is built on blocks of at
+most TABLE_ENTRIES entries of the weight columns (exact: each output column depends on its own
+weight column only). Models with a fixed batch of 1 run a batch of N inputs one at a time.
 
 Nodes without a name, or with a name another node has, get ``OPTYPE_INDEX`` (their position in
 the graph); ``calibrate``, ``exact_nodes`` and ``on_operands`` use these names.
@@ -80,7 +85,7 @@ FP32_OPS = tuple(sorted({
     "BatchNormalization", "InstanceNormalization", "LayerNormalization", "LRN",
     "MeanVarianceNormalization",
     # pooling
-    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool",
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
     # shape, index and data movement
     "Identity", "Dropout", "Cast", "CastLike", "Constant", "ConstantOfShape", "Shape", "Size",
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice",
@@ -341,8 +346,9 @@ class Session:
         x is the activation operand (float32): a map (N, C_in, H, W) whose windows
         ``patches(map, pad)`` are A, or A itself when patches is None. wmats is the weight
         operand B (K, C) float32, or a list of G of them for a grouped conv: group g takes
-        channels g C_in/G .. (g+1) C_in/G of the map. The map is encoded and split once for
-        all groups."""
+        channels g C_in/G .. (g+1) C_in/G of the map. The map is encoded once for all groups.
+        ``patches.square`` = (k, stride, pad, dilation), when set, lets gemm.fast_conv read
+        the windows from the map itself."""
         if self._observe is not None:
             self._observe(name, x)
         mult = self.mult
@@ -356,8 +362,14 @@ class Session:
             return patches(v, pad) if patches else v
 
         if mult.kind == "fp32" or name in self.exact_nodes:
-            ys = [matrix(chan(x, g)) @ w for g, w in enumerate(wmats)]
-            return np.concatenate(ys, axis=1) if len(ys) > 1 else ys[0]
+            if len(wmats) == 1:
+                return matrix(x) @ wmats[0]
+            # group g's columns of the whole map's window matrix are block g: one batched
+            # BLAS call for all groups
+            a = matrix(x)
+            g, kg = len(wmats), wmats[0].shape[0]
+            y = np.matmul(a.reshape(len(a), g, kg).transpose(1, 0, 2), np.stack(wmats))
+            return y.transpose(1, 0, 2).reshape(len(a), -1)
         if mult.kind == "float":
             xc, s_a = to_bf16(x), None
         else:
@@ -379,9 +391,7 @@ class Session:
                 raise ValueError(f"node {name}: class decomposition does not hold: {refused}")
             if self.path == "naive" or refused is not None:
                 y = gemm.naive_matmul(matrix(xg), b, mult)
-            elif mult.kind == "int" and mult.w == 0:
-                y = gemm.int_exact(matrix(xg), b)
-            else:
+            elif self.path == "sequential":
                 # split the feature map once, then im2col the (class, scale) maps: k*k times
                 # fewer element operations than splitting the patch matrix; the padding is the
                 # split of the encoded zero
@@ -390,14 +400,17 @@ class Session:
                     c0, s0 = mult.split(np.zeros((), dtype=xc.dtype))
                     split = ca.astype(np.int32), sa, int(c0), float(s0)
                 ca, sa, c0, s0 = split
-                a_min = gemm.smallest_nonzero(chan(sa, g))
                 cag, sag = matrix(chan(ca, g), c0), matrix(chan(sa, g), s0)
-                if self.path == "sequential":
-                    y = _by_columns(lambda bc: gemm.sequential_from_split(
-                        cag, sag, bc, mult, self.add).view(np.float32), b, mult.n_classes)
-                else:
-                    y = _by_columns(lambda bc: gemm.fast_from_split(cag, sag, bc, mult, a_min),
-                                    b, mult.n_classes)
+                y = _by_columns(lambda bc: gemm.sequential_from_split(
+                    cag, sag, bc, mult, self.add).view(np.float32), b, mult.n_classes)
+            elif getattr(patches, "square", None) is not None:
+                # gemm.fast_conv reads the windows from the padded map (no patch matrix)
+                k, stride, pad, dil = patches.square
+                y = _by_columns(lambda bc: gemm.fast_conv(xg, bc, mult, k, stride, pad, dil),
+                                b, mult.n_classes)
+            else:
+                a = matrix(xg)
+                y = _by_columns(lambda bc: gemm.fast_matmul(a, bc, mult), b, mult.n_classes)
             if scale is not None:
                 self.max_abs_acc = max(self.max_abs_acc, int(np.abs(y).max(initial=0)))
                 y = (y.astype(np.float64) * scale).astype(np.float32)
@@ -451,6 +464,11 @@ class _Conv(_Approx):
 
         def patches(v, pad):
             return im2col(v, kernel, strides, dilations, pp, pad)
+
+        # gemm.fast_conv takes square kernels, one stride, one dilation, equal pads
+        same = (kh == kw and strides[0] == strides[1] and dilations[0] == dilations[1]
+                and len({p for q in pp for p in q}) == 1)
+        patches.square = (kh, strides[0], pp[0][0], dilations[0]) if same else None
 
         mg = m // group
         wmats = [np.ascontiguousarray(W[g * mg:(g + 1) * mg].reshape(mg, -1).T)

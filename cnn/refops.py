@@ -2,7 +2,8 @@ r"""fp32 operators that replace onnx.reference's in the ONNX executor (cnn.execu
 
 onnx.reference's pooling kernels loop in Python over every output pixel: on a 224 x 224 network
 they take longer than the approximate convolutions themselves (measured, see cnn.executor). These
-classes compute the same 2-D pools as window reductions over a strided view (cnn.conv.windows):
+classes compute the same 2-D pools as kh*kw whole-map operations on strided slices of the
+padded map (one per kernel offset):
 
     MaxPool      y = max over the window of x padded with -inf
     AveragePool  y = sum over the window of x padded with 0, divided by the kernel size
@@ -23,7 +24,7 @@ from onnx.reference.op_run import OpRun
 from onnx.reference.ops.op_average_pool import AveragePool_19
 from onnx.reference.ops.op_max_pool import MaxPool as RefMaxPool
 
-from .conv import out_size, resolve_pads, windows
+from .conv import out_size, resolve_pads
 
 
 def _geometry(x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode):
@@ -45,6 +46,22 @@ def _geometry(x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode):
     return kernel, strides, dilations, pp
 
 
+def _reduce(op, x, kernel, strides, dilations, pads, pad_value=0):
+    """op-reduction over every window of x (N, C, H, W) padded with pad_value."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    oh, ow = (out_size(n, k, s, d, p) for n, k, s, d, p in
+              zip(x.shape[2:], kernel, strides, dilations, pads))
+    if any(p for pp in pads for p in pp):
+        x = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=pad_value)
+    out = None
+    for u in range(kh):
+        for v in range(kw):
+            part = x[:, :, u * dh:u * dh + (oh - 1) * sh + 1:sh,
+                     v * dw:v * dw + (ow - 1) * sw + 1:sw]
+            out = part.copy() if out is None else op(out, part, out=out)
+    return out
+
+
 class MaxPool(RefMaxPool):
     op_domain = ""
 
@@ -56,8 +73,7 @@ class MaxPool(RefMaxPool):
             return super()._run(x, auto_pad=auto_pad, ceil_mode=ceil_mode, dilations=dilations,
                                 kernel_shape=kernel_shape, pads=pads,
                                 storage_order=storage_order, strides=strides)
-        win = windows(x, *g, pad_value=-np.inf)
-        return (win.max(axis=(4, 5)).astype(x.dtype),)
+        return (_reduce(np.maximum, x, *g, pad_value=-np.inf).astype(x.dtype),)
 
 
 class AveragePool(AveragePool_19):
@@ -71,12 +87,11 @@ class AveragePool(AveragePool_19):
                                 kernel_shape=kernel_shape, pads=pads, strides=strides,
                                 count_include_pad=count_include_pad)
         kernel, _, _, pp = g
-        total = windows(x, *g).sum(axis=(4, 5), dtype=np.float64)
+        total = _reduce(np.add, x.astype(np.float64), *g)
         if count_include_pad or not any(p for q in pp for p in q):
             count = float(kernel[0] * kernel[1])
         else:
-            ones = np.ones((1, 1) + x.shape[2:], dtype=np.float64)
-            count = windows(ones, *g).sum(axis=(4, 5))
+            count = _reduce(np.add, np.ones((1, 1) + x.shape[2:]), *g)
         return ((total / count).astype(x.dtype),)
 
 

@@ -12,7 +12,6 @@
   entries and nodes -> ParameterError naming the thing.
 """
 
-import time
 from pathlib import Path
 
 import ml_dtypes
@@ -29,7 +28,7 @@ from golden.params import ParameterError
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALLCNN = ROOT / "cnn" / "models" / "smallcnn_mnist5k.onnx"
-LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+LIGHT_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 ENTRIES = ["bf16", "mitch_bf16_w6_trunc", "mitch_int8_w4_trunc_c1", "int8",
            "mitch_bf16_w6_trunc+fp32_add"]
 
@@ -170,6 +169,17 @@ def test_conv_node_is_the_golden_definition(case, entry):
     assert len(seen) == attrs.get("group", 1) and seen[0][0] == "node"
 
 
+@pytest.mark.parametrize("entry", ["mitch_bf16_w6_trunc", "mitch_int8_w4_trunc_c1"])
+def test_1d_conv_is_the_golden_definition(entry):
+    rng = np.random.default_rng(3)
+    x, w = activations(rng, (2, 3, 11)), activations(rng, (4, 3, 3))
+    model = single_node_model("Conv", [2, 3, 11], {"w": w},
+                              {"strides": [2], "pads": [2, 1], "dilations": [2]})
+    got = ex.Session(model, entry, calib=calib_of(x)).run(x)
+    want = golden_conv(entry, x[:, :, None], w[:, :, None], None, (1, 2), (1, 2), (0, 2, 0, 1), 1)
+    assert same_bits(got, want[:, :, 0])
+
+
 def test_conv_operand_hook_sees_the_encoded_windows():
     xs, ws, attrs, _, pads = CONV_CASES["stride2_asym_pads"]
     rng = np.random.default_rng(5)
@@ -227,6 +237,16 @@ def test_batched_matmul_is_one_product_per_batch_matrix(entry):
         s_b = scales(mult, a, b[i])[1]
         want = golden_product(entry, encode(mult, a[i], s_a), encode(mult, b[i], s_b), s_a, s_b)
         assert same_bits(got[i], want)
+
+
+def test_fixed_batch_of_one_runs_images_one_at_a_time():
+    rng = np.random.default_rng(23)
+    a, b = activations(rng, (3, 1, 6)), activations(rng, (6, 2))
+    model = single_node_model("MatMul", [1, 1, 6], {"b": b})
+    sess = ex.Session(model, "mitch_bf16_w6_trunc")
+    got = sess.run(a)
+    assert same_bits(got, np.concatenate([sess.run(a[i:i + 1]) for i in range(3)]))
+    assert np.allclose(ex.ort_run(model, a), a @ b, rtol=1e-5, atol=0)
 
 
 def test_integer_accumulator_bound_is_recorded():
@@ -312,6 +332,18 @@ def test_mitch_path_runs_the_cnn_built_here():
         assert 0 < np.abs(y - fp32).max() < 0.2 * np.abs(fp32).max()
 
 
+@pytest.mark.parametrize("entry", ["bf16", "mitch_bf16_w3_unbiased", "int16",
+                                   "mitch_int8_w6_trunc_c1", "mitch_int16_w8_unbiased_exact"])
+def test_whole_network_fast_path_equals_naive_path(entry):
+    rng = np.random.default_rng(48)
+    model = tiny_cnn(rng)
+    x = rng.random((2, 1, 12, 12), dtype=np.float32)
+    calib = ex.calibrate(model, x)
+    fast = ex.Session(model, entry, calib=calib).run(x)
+    naive = ex.Session(model, entry, calib=calib, path="naive").run(x)
+    assert same_bits(fast, naive)
+
+
 def test_calibrate_gives_each_nodes_activation_absmax():
     rng = np.random.default_rng(43)
     model = tiny_cnn(rng)
@@ -372,8 +404,11 @@ def test_fp32_path_matches_onnxruntime_on_the_whole_mnist5k_test_split():
 
 
 # ---------------------------------------------------------------- real topologies (onnx wheel)
-LIGHT_FAST = ["squeezenet", "bvlc_alexnet", "zfnet512"]
-LIGHT_SLOW = ["resnet50", "inception_v1", "inception_v2", "densenet121", "shufflenet", "vgg19"]
+LIGHT = {name: LIGHT_DIR / f"light_{name}.onnx" for name in (
+    "squeezenet", "inception_v1", "bvlc_alexnet", "inception_v2", "resnet50", "densenet121",
+    "shufflenet", "zfnet512", "vgg19")}
+LIGHT_FP32_FAST = ("squeezenet", "inception_v1")                    # a few seconds each
+LIGHT_MITCH_FAST = ("squeezenet",)                                  # ~10 s; the rest 1-8 min
 
 
 def logits_model(path):
@@ -387,29 +422,26 @@ def logits_model(path):
     return model
 
 
-def run_light(name):
-    model = logits_model(LIGHT / f"light_{name}.onnx")
-    _, dims = ex.input_shape(model)
-    x = np.random.default_rng(51).random(dims, dtype=np.float32)
-    t0 = time.time()
-    _, want, _ = assert_like_onnxruntime(model, x)
-    t1 = time.time()
+def light_input(model):
+    return np.random.default_rng(51).random(ex.input_shape(model)[1], dtype=np.float32)
+
+
+def marked(names, fast):
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("name", marked(LIGHT, LIGHT_FP32_FAST))
+def test_light_model_fp32_path_matches_onnxruntime(name):
+    model = logits_model(LIGHT[name])
+    assert_like_onnxruntime(model, light_input(model))
+
+
+@pytest.mark.parametrize("name", marked(LIGHT, LIGHT_MITCH_FAST))
+def test_light_model_runs_with_a_mitch_unit(name):
+    model = logits_model(LIGHT[name])
+    x = light_input(model)
     y = ex.Session(model, "mitch_bf16_w6_trunc").run(x)
-    t2 = time.time()
-    assert y.shape == want.shape and np.isfinite(y).all()
-    print(f"light_{name}: fp32 path + onnxruntime {t1 - t0:.1f} s, mitch_bf16_w6_trunc "
-          f"{t2 - t1:.1f} s")
-
-
-@pytest.mark.parametrize("name", LIGHT_FAST)
-def test_light_model_fp32_and_mitch(name):
-    run_light(name)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", LIGHT_SLOW)
-def test_light_model_fp32_and_mitch_slow(name):
-    run_light(name)
+    assert y.shape == ex.ort_run(model, x).shape and np.isfinite(y).all()
 
 
 # ---------------------------------------------------------------- bad input
