@@ -29,7 +29,19 @@ output-stationary array). Subtracting the estimated error gives
 So the correction removes the part of the error explained by the activations' sum (its mean and
 its row-to-row variation); what is left is the fluctuation of the products' errors around it.
 
-Estimators of kappa_j (float64 values; ``quantize_kappa`` makes the constant the hardware holds):
+What S cannot see. Conditioned on the activations too, the error is sum_k a_k b_kj r(a_k, b_kj):
+with a roughly constant relative error r0 (Mitch-w: always <= 0, about -4 % at large w and
+-10 .. -25 % at w = 2..3) that is r0 y_j, proportional to the output itself. S predicts it only
+through the filter's mean weight (kappa_j ~ r0 mean_k b_kj); for filters with weights of both
+signs the multiplicative part stays. A scale does see it: yhat = g ytilde. Hence the combined
+estimator, least squares with both regressors per filter,
+
+    yhat_j = g_j ytilde_j - kappa_j S,   (g_j, kappa_j) = argmin sum_m (g ytilde_mj - kappa S_m - y_mj)^2,
+
+g_j folding into the per-channel batch-norm scale and kappa_j S the variate; comparing it with
+the scale alone (``channel_scale``, ``layer_scale``) shows what the variate adds.
+
+Estimators (float64 values; ``quantize_kappa`` makes the constants the hardware holds):
 
 * ``kappa_analytic(product, b, a_samples)``: the formula above, rbar from the golden multiplier
   (``product``, e.g. ``cnn.mults.Mult.product``) on activation samples, computed once per
@@ -39,27 +51,27 @@ Estimators of kappa_j (float64 values; ``quantize_kappa`` makes the constant the
   d = ytilde - y. Needs no model of the error: the best kappa for this variate on data like the
   calibration data (it also absorbs what the model leaves out: signed activations, c1's -1 per
   sign mismatch, a dependence between a and r).
-* ``layer_scale(ytilde, y)``: the simplest alternative, a constant per layer and no variate:
+* ``scale_kappa_lstsq(normal_sums(ytilde, y, S))``: (g_j, kappa_j) of the combined estimator.
+* ``channel_scale(normal_sums(...))``: g_j alone (kappa = 0), per filter.
+* ``layer_scale(ytilde, y)``: the simplest alternative, one constant per layer and no variate:
   yhat = g ytilde with g = 1 / (1 + eps), eps = sum (ytilde - y) y / sum y^2 the layer's mean
-  relative output error (the least-squares fit of ytilde ~ (1 + eps) y); g folds into the next
-  batch norm.
+  relative output error (the least-squares fit of ytilde ~ (1 + eps) y).
 
-Arithmetic (what hardware has to match, bit for bit):
+Arithmetic (what hardware has to match, bit for bit). The general form is
+yhat_j = g_j ytilde_j - kappa_j S: the plain variate has g = 1, the scales kappa = 0.
 
 * Float units (bf16 operands, fp32 outputs). ytilde is the array's fp32 output. S is the exact
   sum of the row's bf16 activation values rounded once to fp32, S = R(sum_k a_k), with R the
   rounding of the array's own outputs (nearest even, |E| < 2^-126 -> +0, beyond the range
-  +-Inf: cnn/exactsum.py). kappa is an fp32 constant (``quantize_kappa``: nearest even). The
-  correction is one fused multiply-subtract rounded once: yhat = R(ytilde - kappa S), the
-  difference taken exactly (``correct_float``).
+  +-Inf: cnn/exactsum.py). kappa and g are fp32 constants (``quantize_kappa``: nearest even).
+  The correction is rounded once: yhat = R(g ytilde - kappa S), the expression exact (a fused
+  multiply-subtract; for g = 1 one FMA) (``correct_float``).
 * Integer units (N-bit operands, exact integer accumulators). S = sum_k a_k exactly (an integer).
-  kappa is a signed fixed-point integer kq = round_half_even(kappa 2^F), F = ``KAPPA_FRAC_BITS``
-  fractional bits. The correction, exact integer arithmetic:
-  yhat = ytilde - ((kq S + 2^(F-1)) >> F) (arithmetic shift: kq S / 2^F rounded half up)
-  (``correct_int``). The result is an integer accumulator value; dequantization follows as
-  without the correction.
-* The layer scale is not a datapath unit (it folds into the batch norm's fp32 constants): it is
-  applied to the layer's fp32 output in float64 and rounded once, R(g y), g an fp32 constant.
+  kappa and g are signed fixed-point integers kq = round_half_even(kappa 2^F),
+  gq = round_half_even(g 2^F), F = ``KAPPA_FRAC_BITS`` fractional bits. The correction, exact
+  integer arithmetic: yhat = (gq ytilde - kq S + 2^(F-1)) >> F (arithmetic shift: the value
+  divided by 2^F, rounded half up once) (``correct_int``).
+  The result is an integer accumulator value; dequantization follows as without the correction.
 """
 
 from fractions import Fraction
@@ -179,48 +191,51 @@ def quantize_kappa(kappa, kind, frac_bits=KAPPA_FRAC_BITS, width=None):
 
 
 # ---------------------------------------------------------------- the correction
-def correct_float(ytilde, S, kappa):
-    """yhat[m, j] = R(ytilde[m, j] - kappa[j] S[m]) (float32), the difference exact.
+def correct_float(ytilde, S, kappa, g=None):
+    """yhat[m, j] = R(g[j] ytilde[m, j] - kappa[j] S[m]) (float32), the expression exact.
 
-    ytilde (M, C), S (M,) and kappa (C,) are fp32 values (kappa: ``quantize_kappa``)."""
+    ytilde (M, C), S (M,), kappa (C,) and g (C,) are fp32 values (``quantize_kappa``); g None
+    is 1 (the plain control variate: R(ytilde - kappa S)); kappa 0 is a scale only."""
     yt = np.asarray(ytilde, dtype=np.float32).astype(np.float64)
     s = np.asarray(S, dtype=np.float32).astype(np.float64)
     k = np.asarray(kappa, dtype=np.float32).astype(np.float64)
+    if g is not None:                           # exact: 24 x 24 bits
+        yt = yt * np.asarray(g, dtype=np.float32).astype(np.float64)[None, :]
     p = k[None, :] * s[:, None]                 # exact: 24 x 24 bits
     return round_fp32(_round_to_odd_sum(yt, -p))
 
 
-def correct_int(ytilde, S, kq, frac_bits=KAPPA_FRAC_BITS):
-    """yhat[m, j] = ytilde[m, j] - ((kq[j] S[m] + 2^(F-1)) >> F) (int64, exact).
+def correct_int(ytilde, S, kq, gq=None, frac_bits=KAPPA_FRAC_BITS):
+    """yhat[m, j] = (gq[j] ytilde[m, j] - kq[j] S[m] + 2^(F-1)) >> F (int64, exact), F =
+    frac_bits; gq None is 2^F (the plain control variate: ytilde - round(kq S / 2^F)).
 
     Raises
     ------
     OverflowError
-        when kq S could leave int64."""
+        when a term could leave int64."""
     yt = np.asarray(ytilde, dtype=np.int64)
     s = np.asarray(S, dtype=np.int64)
     kq = np.asarray(kq, dtype=np.int64)
-    bound = float(np.abs(kq).max(initial=0)) * float(np.abs(s).max(initial=0))
+    gq = np.full(yt.shape[-1], 1 << frac_bits, np.int64) if gq is None else np.asarray(gq, np.int64)
+    bound = (float(np.abs(kq).max(initial=0)) * float(np.abs(s).max(initial=0))
+             + float(np.abs(gq).max(initial=0)) * float(np.abs(yt).max(initial=0)))
     if bound >= 2.0 ** 62:
-        raise OverflowError("kappa * S could exceed int64")
-    c = kq[None, :] * s[:, None]
+        raise OverflowError("gq ytilde - kq S could exceed int64")
+    c = gq[None, :] * yt - kq[None, :] * s[:, None]
     if frac_bits:
         c = (c + (1 << (frac_bits - 1))) >> frac_bits
-    return yt - c
+    return c
 
 
-def correction(products_sum, S, kappa, kind, frac_bits=KAPPA_FRAC_BITS):
-    """yhat = products_sum - kappa S in the arithmetic of ``kind`` ('float' or 'int'), with
-    kappa (float64 estimates) made the datapath constant by ``quantize_kappa``."""
+def correction(products_sum, S, kappa, kind, g=None, frac_bits=KAPPA_FRAC_BITS):
+    """yhat = g products_sum - kappa S in the arithmetic of ``kind`` ('float' or 'int'), with
+    kappa and g (float64 estimates, per column; g None: 1) made the datapath constants by
+    ``quantize_kappa``."""
     kq = quantize_kappa(kappa, kind, frac_bits)
+    gq = None if g is None else quantize_kappa(np.broadcast_to(g, np.shape(kappa)), kind, frac_bits)
     if kind == "float":
-        return correct_float(products_sum, S, kq)
-    return correct_int(products_sum, S, kq, frac_bits)
-
-
-def apply_scale(y, g):
-    """R(g y) (float32): the layer scale on fp32 outputs y, g an fp32 constant."""
-    return round_fp32(np.float64(np.float32(g)) * np.asarray(y, np.float32).astype(np.float64))
+        return correct_float(products_sum, S, kq, gq)
+    return correct_int(products_sum, S, kq, gq, frac_bits)
 
 
 # ---------------------------------------------------------------- estimators
@@ -283,14 +298,48 @@ def kappa_lstsq(ytilde, y, S):
     return (s @ d) / den
 
 
+def normal_sums(ytilde, y, S):
+    """The sums the least-squares fits need, per column (float64 arrays, adding over batches):
+    tt = sum ytilde^2, ts = sum ytilde S, ss = sum S^2, ty = sum ytilde y, sy = sum S y,
+    yy = sum y^2."""
+    yt, yy = np.asarray(ytilde, np.float64), np.asarray(y, np.float64)
+    s = np.asarray(S, np.float64).reshape(-1)
+    return {"tt": (yt * yt).sum(0), "ts": s @ yt, "ss": np.full(yt.shape[1], s @ s),
+            "ty": (yt * yy).sum(0), "sy": s @ yy, "yy": (yy * yy).sum(0)}
+
+
+def scale_kappa_lstsq(sums):
+    """(g_j, kappa_j) = argmin sum_m (g ytilde_mj - kappa S_m - y_mj)^2 from ``normal_sums``
+    (the 2 x 2 normal equations, float64); where they are singular (S or ytilde all zero, or
+    proportional) kappa = 0 and g = ty / tt (1 where tt = 0)."""
+    tt, ts, ss, ty, sy = (np.asarray(sums[k], np.float64) for k in ("tt", "ts", "ss", "ty", "sy"))
+    det = tt * ss - ts * ts
+    ok = det > 1e-12 * tt * ss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(ok, (ty * ss - sy * ts) / det, np.where(tt > 0, ty / tt, 1.0))
+        kappa = np.where(ok, (ty * ts - sy * tt) / det, 0.0)
+    return g, kappa
+
+
+def channel_scale(sums):
+    """g_j = argmin sum_m (g ytilde_mj - y_mj)^2 = ty / tt per column (1 where tt = 0)."""
+    tt, ty = np.asarray(sums["tt"], np.float64), np.asarray(sums["ty"], np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tt > 0, ty / tt, 1.0)
+
+
 def layer_scale(ytilde, y):
     """g = 1 / (1 + eps), eps = sum (ytilde - y) y / sum y^2 (float64; 1 when y is all 0)."""
     yt = np.asarray(ytilde, np.float64).reshape(-1)
     yy = np.asarray(y, np.float64).reshape(-1)
-    den = float(yy @ yy)
-    if den == 0:
+    return layer_scale_from_sums(float(yt @ yy), float(yy @ yy))
+
+
+def layer_scale_from_sums(ty, yy):
+    """``layer_scale`` from ty = sum ytilde y and yy = sum y^2 over the layer's outputs."""
+    if yy == 0:
         return 1.0
-    eps = float((yt - yy) @ yy) / den
+    eps = (ty - yy) / yy
     if eps <= -1:
         raise ParameterError(f"layer scale undefined: mean relative error {eps:g} <= -1")
     return 1.0 / (1.0 + eps)

@@ -74,7 +74,7 @@ def test_correct_float_round_to_odd_matters():
     assert float(got[0, 0]) == ref_round_fp32(exact) == 1 + 2.0 ** -23
 
 
-def test_correct_int_is_round_half_up_of_kappa_s():
+def test_correct_int_is_ytilde_minus_kappa_s_rounded_half_up():
     rng = np.random.default_rng(2)
     yt = rng.integers(-2 ** 40, 2 ** 40, (200, 5))
     s = rng.integers(-2 ** 20, 2 ** 20, 200)
@@ -84,8 +84,8 @@ def test_correct_int_is_round_half_up_of_kappa_s():
     got = cv.correct_int(yt, s, kq)
     for i in range(200):
         for j in range(5):
-            x = Fraction(int(kq[j]) * int(s[i]), 2 ** F) + Fraction(1, 2)
-            assert int(got[i, j]) == int(yt[i, j]) - (x.numerator // x.denominator)
+            x = int(yt[i, j]) - Fraction(int(kq[j]) * int(s[i]), 2 ** F) + Fraction(1, 2)
+            assert int(got[i, j]) == x.numerator // x.denominator
 
 
 def test_correct_int_overflow_is_refused():
@@ -110,7 +110,9 @@ def test_correction_dispatches_with_quantized_kappa():
     yt = np.array([[100, -3]], np.int64)
     s = np.array([7])
     got = cv.correction(yt, s, np.array([0.5, -0.25]), "int")
-    np.testing.assert_array_equal(got, [[100 - 4, -3 + 2]])    # 3.5 -> 4, -1.75 -> -2
+    np.testing.assert_array_equal(got, [[97, -1]])    # 96.5 -> 97, -1.25 -> -1
+    got = cv.correction(yt, s, np.array([0.5, 0.0]), "int", g=np.array([1.5, 0.5]))
+    np.testing.assert_array_equal(got, [[147, -1]])    # 150 - 3.5 = 146.5 -> 147; -1.5 -> -1
     gf = cv.correction(np.array([[1.0]], np.float32), np.array([2.0], np.float32),
                        np.array([0.1]), "float")
     assert float(gf[0, 0]) == ref_round_fp32(1 - Fraction(float(np.float32(0.1))) * 2)
@@ -138,12 +140,34 @@ def test_variate_float_exact_both_paths():
         assert float(got[i]) == want, i
 
 
-def test_apply_scale_rounds_once():
-    y = np.array([1.5, -3.0, 1e-30, 3e38], np.float32)
-    g = np.float32(1.1)
-    got = cv.apply_scale(y, g)
-    for v, r in zip(y, got):
-        assert float(r) == ref_round_fp32(Fraction(float(v)) * Fraction(float(g)))
+def test_correct_float_with_scale_is_one_rounding():
+    rng = np.random.default_rng(8)
+    m, c = 120, 5
+    yt = (rng.standard_normal((m, c)) * 2.0 ** rng.integers(-20, 20, (m, c))).astype(np.float32)
+    s = (rng.standard_normal(m) * 2.0 ** rng.integers(-20, 20, m)).astype(np.float32)
+    k = (rng.standard_normal(c) * 0.1).astype(np.float32)
+    k[0] = 0                                  # scale only
+    g = (1 + rng.standard_normal(c) * 0.1).astype(np.float32)
+    yt[:20, 1] = (k[1].astype(np.float64) * s[:20] / np.float64(g[1])).astype(np.float32)
+    got = cv.correct_float(yt, s, k, g)
+    for i in range(m):
+        for j in range(c):
+            want = ref_round_fp32(Fraction(float(g[j])) * Fraction(float(yt[i, j]))
+                                  - Fraction(float(k[j])) * Fraction(float(s[i])))
+            assert float(got[i, j]) == want, (i, j)
+
+
+def test_correct_int_with_scale():
+    rng = np.random.default_rng(9)
+    yt = rng.integers(-2 ** 30, 2 ** 30, (100, 4))
+    s = rng.integers(-2 ** 20, 2 ** 20, 100)
+    kq = rng.integers(-2 ** 20, 2 ** 20, 4)
+    gq = rng.integers(2 ** 15, 2 ** 17, 4)
+    got = cv.correct_int(yt, s, kq, gq)
+    for i in range(100):
+        for j in range(4):
+            x = Fraction(int(gq[j]) * int(yt[i, j]) - int(kq[j]) * int(s[i]), 2 ** F) + Fraction(1, 2)
+            assert int(got[i, j]) == x.numerator // x.denominator
 
 
 # ---------------------------------------------------------------- estimators
@@ -166,6 +190,31 @@ def test_layer_scale_from_fractions():
     den = sum(Fraction(b) ** 2 for b in y.ravel())
     assert cv.layer_scale(yt, y) == pytest.approx(float(den / num), rel=1e-15)
     assert cv.layer_scale(yt, np.zeros_like(y)) == 1.0
+    with pytest.raises(ParameterError, match="layer scale"):
+        cv.layer_scale(-y, y)
+
+
+def test_scale_kappa_lstsq_matches_a_least_squares_solver():
+    rng = np.random.default_rng(11)
+    s = rng.random(300) * 10
+    y = rng.standard_normal((300, 3)) * 5 + s[:, None]
+    yt = 0.8 * y + np.outer(s, [0.2, -0.1, 0.0]) + rng.standard_normal((300, 3))
+    sums = {}
+    for part in (slice(0, 100), slice(100, 300)):           # the sums add over batches
+        for key, v in cv.normal_sums(yt[part], y[part], s[part]).items():
+            sums[key] = sums.get(key, 0) + v
+    g, kappa = cv.scale_kappa_lstsq(sums)
+    gc = cv.channel_scale(sums)
+    for j in range(3):
+        (wg, wk), *_ = np.linalg.lstsq(np.stack([yt[:, j], -s], 1), y[:, j], rcond=None)
+        assert g[j] == pytest.approx(wg, rel=1e-9) and kappa[j] == pytest.approx(wk, rel=1e-9)
+        assert gc[j] == pytest.approx(np.linalg.lstsq(yt[:, j:j + 1], y[:, j], rcond=None)[0][0],
+                                      rel=1e-12)
+    # singular: S all zero -> kappa 0, g the scale alone
+    g0, k0 = cv.scale_kappa_lstsq(cv.normal_sums(yt, y, np.zeros(300)))
+    np.testing.assert_array_equal(k0, 0)
+    np.testing.assert_allclose(g0, gc_zero := cv.channel_scale(cv.normal_sums(yt, y, np.zeros(300))))
+    assert np.isfinite(gc_zero).all()
 
 
 def int_product(n, w, signed="exact"):
