@@ -34,6 +34,7 @@ constants are computed once and the corrector applies them on every later run.
 
 import hashlib
 import json
+import sys
 import time
 
 import numpy as np
@@ -285,8 +286,12 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     p.add_argument("--md", default=None)
     a = p.parse_args(argv)
-    res = evaluate(a.model, a.dataset, [s.strip() for s in a.entries.split(",")], a.test,
-                   a.calib, a.batch)
+    try:
+        res = evaluate(a.model, a.dataset, [s.strip() for s in a.entries.split(",")], a.test,
+                       a.calib, a.batch)
+    except ParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
