@@ -103,3 +103,45 @@ def test_scale_and_variate_bring_w2_closer_to_fp32(net):
         logits = ccv.make_session(model, e, calib=act, x_calib=xc).run(x)
         err[e] = np.abs(logits.astype(np.float64) - ref).mean()
     assert err["mitch_bf16_w2_trunc+cvs"] < 0.5 * err["mitch_bf16_w2_trunc"]
+
+
+def depthwise_model(rng, channels=3):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = rng.standard_normal((channels, 1, 3, 3)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=channels,
+                            pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                    ["n", channels, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", channels, 6, 6])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.mark.parametrize("entry", ["mitch_bf16_w2_trunc+cvs", "mitch_int8_w3_trunc_exact+lscale"])
+def test_grouped_conv_gets_one_correction_per_group(entry):
+    ex = pytest.importorskip("cnn.executor")
+    rng = np.random.default_rng(3)
+    model = depthwise_model(rng)
+    x = np.abs(rng.standard_normal((40, 3, 6, 6))).astype(np.float32)
+    act = ex.calibrate(model, x)
+    sess = ccv.make_session(model, entry, calib=act, x_calib=x)
+    corr = sess.on_product
+    assert len(corr.params) == 3                      # one per group (weights differ)
+    gs = {int(p[1][0]) if corr.mult.kind == "int" else float(p[1][0])
+          for p in corr.params.values()}
+    assert len(gs) == (1 if entry.endswith("lscale") else 3)   # lscale: one g for the node
+    seen = []
+    sess.on_product = lambda name, a, b, y: seen.append((a, b, y, corr(name, a, b, y))) or seen[-1][3]
+    sess.run(x[:4])
+    assert len(seen) == 3
+    for a, b, y, out in seen:
+        kq, gq = corr.params[corr.key("dw", b)]
+        if corr.mult.kind == "float":
+            want = cv.correct_float(y, cv.variate_float(bf16_to_float(a)), kq, gq)
+            np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32))
+        else:
+            np.testing.assert_array_equal(out, cv.correct_int(y, cv.variate_int(a), kq, gq))
