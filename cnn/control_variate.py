@@ -272,6 +272,23 @@ def markdown_table(result):
     return "\n".join(lines) + "\n"
 
 
+def pivot_table(result):
+    """One row per base entry, one column per method present: top-1 % (McNemar p vs FP32)."""
+    cols, rows = [None], {}
+    for r in result["results"]:
+        base, method = split_entry(r["entry"])
+        if method not in cols:
+            cols.append(method)
+        rows.setdefault(base, {})[method] = r
+    head = ["multiplier"] + ["none" if c is None else c for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for base, rs in rows.items():
+        cells = [f"{100 * rs[c]['top1']:.1f} ({rs[c]['mcnemar_p']:.2g})" if c in rs else ""
+                 for c in cols]
+        lines.append("| " + " | ".join([base] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     import argparse
     p = argparse.ArgumentParser(prog="python -m cnn.control_variate",
@@ -295,7 +312,7 @@ def main(argv=None):
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
-    table = markdown_table(res)
+    table = markdown_table(res) + "\n" + pivot_table(res)
     if a.md:
         with open(a.md, "w") as f:
             f.write(table)

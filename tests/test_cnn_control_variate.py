@@ -145,3 +145,17 @@ def test_grouped_conv_gets_one_correction_per_group(entry):
             np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32))
         else:
             np.testing.assert_array_equal(out, cv.correct_int(y, cv.variate_int(a), kq, gq))
+
+
+def test_tables():
+    rec = {"top1": 0.5, "top1_ci": [0.4, 0.6], "discordant": [1, 2], "mcnemar_p": 0.5,
+           "agreement": 0.9, "mean_abs_logit_error": 0.1}
+    res = {"model": "m", "dataset": "d", "test_images": 2, "test_subset": "all",
+           "calib_images": 1, "calib_subset": "x", "fp32_top1": 1.0,
+           "results": [{"entry": e, **rec} for e in ("bf16", "mitch_bf16_w2_trunc",
+                                                       "mitch_bf16_w2_trunc+cvs")]}
+    piv = ccv.pivot_table(res).splitlines()
+    assert piv[0] == "| multiplier | none | cvs |"
+    assert piv[3] == "| mitch_bf16_w2_trunc | 50.0 (0.5) | 50.0 (0.5) |"
+    assert piv[2] == "| bf16 | 50.0 (0.5) |  |"
+    assert "| mitch_bf16_w2_trunc+cvs | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 |" in ccv.markdown_table(res)
