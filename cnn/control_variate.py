@@ -210,7 +210,9 @@ def subset(n_total, n):
 
 
 def evaluate(model_path, dataset, entries, n_test=None, n_calib=256, batch=250, log=print):
-    """Every entry on the test subset against onnxruntime's FP32 logits (cnn.stats.compare).
+    """Every entry on the test subset against onnxruntime's FP32 logits (cnn.stats.compare),
+    and a corrected entry also against its uncorrected multiplier when that ran before it in
+    ``entries`` (``vs_uncorrected``: exact McNemar, b = right only corrected).
 
     The test subset is every (N_test // n_test)-th test image, the calibration set every
     (N_train // n_calib)-th training image (activation scales of the integer units and the
@@ -232,12 +234,19 @@ def evaluate(model_path, dataset, entries, n_test=None, n_calib=256, batch=250, 
     xc = prep(ds.x_train[ci])
     ref = ort_run(model, x)
     act = calibrate(model, xc)
-    rows = []
+    rows, right = [], {}
     for e in names:
         t0 = time.time()
         sess = make_session(model, e, calib=act, x_calib=xc, batch=batch)
         logits = sess.predict(x, batch)
         row = {"entry": e, **stats.compare(logits, ref, y), "seconds": round(time.time() - t0, 1)}
+        right[e] = logits.argmax(1) == y
+        base = split_entry(e)[0]
+        if base != e and base in right:
+            # paired against the same multiplier uncorrected: b right only corrected, c only not
+            bb = int((right[e] & ~right[base]).sum())
+            cc = int((~right[e] & right[base]).sum())
+            row["vs_uncorrected"] = {"discordant": [bb, cc], "mcnemar_p": stats.mcnemar_exact(bb, cc)}
         rows.append(row)
         log(format_row(row))
     return {"model": str(model_path), "dataset": ds.name, "test_images": len(ti),
@@ -252,7 +261,9 @@ def format_row(r):
     return (f"{r['entry']:<34} top1 {100 * r['top1']:6.2f} % [{100 * lo:5.1f}, {100 * hi:5.1f}]"
             f"  McNemar p {r['mcnemar_p']:.3g} (b/c {r['discordant'][0]}/{r['discordant'][1]})"
             f"  agree {100 * r['agreement']:6.2f} %  |dlogit| {r['mean_abs_logit_error']:.4f}"
-            f"  {r['seconds']} s")
+            f"  {r['seconds']} s" + (f"  vs uncorrected b/c {r['vs_uncorrected']['discordant']} "
+                                     f"p {r['vs_uncorrected']['mcnemar_p']:.3g}"
+                                     if "vs_uncorrected" in r else ""))
 
 
 def markdown_table(result):
@@ -262,13 +273,15 @@ def markdown_table(result):
              f"({result['calib_subset']}); FP32 (onnxruntime) top-1 "
              f"{100 * result['fp32_top1']:.2f} %", "",
              "| entry | top-1 % | 95 % CI (Wilson) | vs FP32: b / c | McNemar p | agreement % "
-             "| mean abs logit err |",
-             "|---|---:|---|---|---:|---:|---:|"]
+             "| mean abs logit err | vs uncorrected: b / c | McNemar p |",
+             "|---|---:|---|---|---:|---:|---:|---|---:|"]
     for r in result["results"]:
         lo, hi = r["top1_ci"]
         lines.append(f"| {r['entry']} | {100 * r['top1']:.2f} | [{100 * lo:.1f}, {100 * hi:.1f}] "
                      f"| {r['discordant'][0]} / {r['discordant'][1]} | {r['mcnemar_p']:.3g} "
-                     f"| {100 * r['agreement']:.2f} | {r['mean_abs_logit_error']:.4f} |")
+                     f"| {100 * r['agreement']:.2f} | {r['mean_abs_logit_error']:.4f} | "
+                     + (f"{v['discordant'][0]} / {v['discordant'][1]} | {v['mcnemar_p']:.3g} |"
+                        if (v := r.get("vs_uncorrected")) else " | |"))
     return "\n".join(lines) + "\n"
 
 

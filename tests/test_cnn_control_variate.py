@@ -158,4 +158,7 @@ def test_tables():
     assert piv[0] == "| multiplier | none | cvs |"
     assert piv[3] == "| mitch_bf16_w2_trunc | 50.0 (0.5) | 50.0 (0.5) |"
     assert piv[2] == "| bf16 | 50.0 (0.5) |  |"
-    assert "| mitch_bf16_w2_trunc+cvs | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 |" in ccv.markdown_table(res)
+    res["results"][2]["vs_uncorrected"] = {"discordant": [3, 0], "mcnemar_p": 0.25}
+    md = ccv.markdown_table(res)
+    assert "| mitch_bf16_w2_trunc+cvs | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 | 3 / 0 | 0.25 |" in md
+    assert "| bf16 | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |  | |" in md
