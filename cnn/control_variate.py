@@ -15,9 +15,7 @@ MatMul batch matrix; nodes kept exact are not touched) with golden.control_varia
     lscale   yhat = g ytilde                    layer_scale (one constant per node)
 
 S = sum_k A[m, k] per output row m: the exact integer sum (integer units), or R(exact sum) of
-the bf16 activation values (float units), computed here as the bf16 product of A with a column
-of ones through cnn.gemm (exact products, exact sum rounded once: golden.control_variate's
-definition; tests/test_cnn_control_variate.py checks the two agree bit for bit).
+the bf16 activation values (float units): golden.control_variate's variate_int / variate_float.
 
 Where the correction sits: on the product's raw result, before anything else of the node --
 float units on the fp32 output (golden ``correct_float``: R(g ytilde - kappa S), fp32
@@ -27,7 +25,7 @@ constants), integer units on the integer accumulator before dequantization (gold
 Calibration (``Corrector.fit``): the network runs uncorrected on the calibration images (any
 batch size); at each product the corrector accumulates, per product (node name and weights),
 what its method needs: golden ``normal_sums`` of (ytilde, y, S) (cvls, cvs, cscale, lscale;
-y the same operands' exact products: the exact unit of the same encoding, bf16 or intN), or
+y the same operands' exact dot products: exact integers, or float64 BLAS on the bf16 values), or
 ``samples`` activation operands drawn at random per batch (cv, cvu). Then the
 constants are computed once and the corrector applies them on every later run.
 """
@@ -44,7 +42,7 @@ from golden.floats import bf16_to_float
 from golden.params import ParameterError
 
 from . import gemm
-from .mults import parse_entry, parse_mult, to_bf16
+from .mults import parse_entry
 
 METHODS = ("cv", "cvu", "cvls", "cvs", "cscale", "lscale")
 ANALYTIC_SAMPLES = 512
@@ -63,22 +61,19 @@ def split_entry(entry):
 
 
 def variate(a, mult):
-    """S (M,) of encoded activation operands a (M, K): int64 (integer units) or float32 R(sum)
-    (float units)."""
+    """S (M,) of encoded activation operands a (M, K): golden ``variate_int`` (integer units)
+    or ``variate_float`` of the bf16 values (float units)."""
     if mult.kind == "int":
         return cv.variate_int(a)
-    ones = to_bf16(np.ones((a.shape[1], 1), np.float32))
-    return gemm.fast_matmul(a, ones, _BF16)[:, 0]
+    return cv.variate_float(bf16_to_float(a))
 
 
 def exact_products(a, b, mult):
-    """The same operands' exact dot products: fp32 R(sum a b) (bf16) or int64 (integer units)."""
+    """The same operands' exact dot products for fitting: int64 (integer units) or float64
+    (float units: BLAS on the bf16 values; a fit needs no exactly rounded sum)."""
     if mult.kind == "int":
         return gemm.int_exact(a, b)
-    return gemm.fast_matmul(a, b, _BF16)
-
-
-_BF16 = parse_mult("bf16")
+    return bf16_to_float(a) @ bf16_to_float(b)
 
 
 class Corrector:
