@@ -51,8 +51,8 @@ def net():
     from cnn import data
     model = ex.load_model(MODEL)
     ds = data.load("mnist5k")
-    xc = ex.preprocess(model, ds.x_train[ccv.subset(len(ds.x_train), 64)])
-    x = ex.preprocess(model, ds.x_test[ccv.subset(len(ds.x_test), 60)])
+    xc = ex.preprocess(model, ds.x_train[ccv.subset(len(ds.x_train), 40)])
+    x = ex.preprocess(model, ds.x_test[ccv.subset(len(ds.x_test), 40)])
     return ex, model, xc, x, ex.calibrate(model, xc)
 
 
