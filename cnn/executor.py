@@ -278,6 +278,11 @@ class Session:
     on_operands : callable, optional
         ``on_operands(node_name, a, b)`` sees every approximated product's encoded operand
         matrices (one call per group of a grouped Conv, per batch matrix of a batched MatMul).
+    on_product : callable, optional
+        ``on_product(node_name, a, b, y) -> y`` post-corrects each approximated product's raw
+        result y (fp32 for float units; the integer accumulator, before dequantization, for
+        integer units) given its encoded operands; same calls as on_operands
+        (cnn.control_variate).
 
     Attributes
     ----------
@@ -291,7 +296,7 @@ class Session:
     """
 
     def __init__(self, model, entry, *, calib=None, exact_nodes=(), path="fast",
-                 on_operands=None):
+                 on_operands=None, on_product=None):
         check_model(model)
         self.model = model
         self.entry = entry
@@ -318,6 +323,7 @@ class Session:
                 raise ParameterError(f"{entry} needs activation scales (calibrate) for nodes "
                                      f"{', '.join(missing)}")
         self.on_operands = on_operands
+        self.on_product = on_product
         self.max_abs_acc = 0
         self._observe = None
         self.input_name, self.input_dims = input_shape(model)
@@ -411,6 +417,8 @@ class Session:
             else:
                 a = matrix(xg)
                 y = _by_columns(lambda bc: gemm.fast_matmul(a, bc, mult), b, mult.n_classes)
+            if self.on_product is not None:
+                y = self.on_product(name, matrix(xg), b, y)
             if scale is not None:
                 self.max_abs_acc = max(self.max_abs_acc, int(np.abs(y).max(initial=0)))
                 y = (y.astype(np.float64) * scale).astype(np.float32)
