@@ -21,7 +21,8 @@ Ports
     a, b     : in  16 (bf16 patterns) or N (integers; two's complement unless signed="none")
     acc      : out 32 (fp32 pattern) or A bits
 Timing: one MAC per cycle; ``acc`` shows the result of the inputs present at a rising edge right
-after that edge (latency 1 cycle). The multiply and the add form one combinational path.
+after that edge (latency 1 cycle). The multiply and the add form one combinational path; clr
+selects add(0, p) (p itself, -0 -> +0 for fp32) after the adder, so it is off that path.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -94,12 +95,13 @@ class MacShell(wiring.Component):
         m = Module()
         m.submodules.mul = mul = self.multiplier()
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
-        addend = Signal(self.acc_width, name="addend")
-        m.d.comb += addend.eq(Mux(self.clr, 0, self.acc))
-        total = self.accumulate(m, addend, mul.p)
+        # clr picks add(0, p) after the adder instead of zeroing the adder's input: the control
+        # signal (one net to every acc bit, the highest fanout of the MAC) then meets the data only
+        # at the last gate before the register, off the multiply-add path.
+        total = self.accumulate(m, self.acc, mul.p)
         # Amaranth's sync domain has a synchronous reset: rst clears acc whatever en says.
         with m.If(self.en):
-            m.d.sync += self.acc.eq(total)
+            m.d.sync += self.acc.eq(Mux(self.clr, self.start(mul.p), total))
         return m
 
 
@@ -114,15 +116,23 @@ class FloatMac(MacShell):
         m.d.comb += [add.x.eq(addend), add.y.eq(product)]
         return add.s
 
+    def start(self, product):
+        """fp32_add(+0, p) without an adder: p itself, except -0 -> +0 (RNE: +0 + -0 = +0).
+        Exact because a product is never subnormal (FTZ) and its NaN is the canonical one."""
+        return Mux(product == 0x8000_0000, 0, product)
+
 
 class IntegerMac(MacShell):
     """A-bit wrap-around accumulator: acc <- (addend + extend(product)) mod 2^A."""
 
     def accumulate(self, m, addend, product):
-        extended = product if self.signed == "none" else product.as_signed()
         total = Signal(self.acc_width, name="total")
-        m.d.comb += total.eq(addend + extended)        # .eq keeps the low A bits: mod 2^A
+        m.d.comb += total.eq(addend + self.start(product))   # .eq keeps the low A bits: mod 2^A
         return total
+
+    def start(self, product):
+        """0 + p mod 2^A: the product sign-extended (zero-extended for signed="none") to A bits."""
+        return product if self.signed == "none" else product.as_signed()
 
 
 class Bf16Mac(FloatMac):
