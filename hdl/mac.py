@@ -23,6 +23,11 @@ Ports
 Timing: one MAC per cycle; ``acc`` shows the result of the inputs present at a rising edge right
 after that edge (latency 1 cycle). The multiply and the add form one combinational path; clr
 selects add(0, p) (p itself, -0 -> +0 for fp32) after the adder, so it is off that path.
+
+``pipeline=1`` puts a register stage (the product, en and clr; cleared by rst) between the
+multiplier and the accumulate adder: acc shows the result of an edge's inputs after the next
+edge (latency 2 cycles, ``latency`` attribute), still one MAC per cycle; the module name ends in
+``_p1``. golden.mac.mac_run(..., pipeline=1) models it.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -30,7 +35,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.mac import mac_spec
-from golden.params import ParameterError
+from golden.params import ParameterError, check_int
 
 from .bf16_mul import Bf16Mul
 from .fp32_add import Fp32Add
@@ -80,36 +85,43 @@ class MacSignature(wiring.Signature):
 class MacShell(wiring.Component):
     """The register, enable, clear and reset around ``multiplier()`` and ``accumulate()``."""
 
-    def __init__(self, unit, params, operand_width):
+    def __init__(self, unit, params, operand_width, pipeline=0):
         try:
             self.spec = mac_spec(unit, **params)       # the one parameter check, in golden/
+            self.pipeline = check_int("pipeline", pipeline, 0, 1)
         except ParameterError:
             self._MustUse__silence = True   # a rejected unit is not an unused one
             raise
         self.unit, self.params = unit, params
+        self.latency = 1 + self.pipeline
         self.acc_width = self.spec.acc_width or 32
-        self.name = self.module_name()
+        self.name = self.module_name() + ("_p1" if self.pipeline else "")
         super().__init__(MacSignature(operand_width, self.acc_width))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.mul = mul = self.multiplier()
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
+        product, en, clr = mul.p, self.en, self.clr
+        if self.pipeline:
+            product = Signal.like(mul.p, name="product")
+            en, clr = Signal(name="en_stage"), Signal(name="clr_stage")
+            m.d.sync += [product.eq(mul.p), en.eq(self.en), clr.eq(self.clr)]
         # clr picks add(0, p) after the adder instead of zeroing the adder's input: the control
         # signal (one net to every acc bit, the highest fanout of the MAC) then meets the data only
         # at the last gate before the register, off the multiply-add path.
-        total = self.accumulate(m, self.acc, mul.p)
+        total = self.accumulate(m, self.acc, product)
         # Amaranth's sync domain has a synchronous reset: rst clears acc whatever en says.
-        with m.If(self.en):
-            m.d.sync += self.acc.eq(Mux(self.clr, self.start(mul.p), total))
+        with m.If(en):
+            m.d.sync += self.acc.eq(Mux(clr, self.start(product), total))
         return m
 
 
 class FloatMac(MacShell):
     """fp32 accumulator: acc <- fp32_add(addend, product) through an Fp32Add submodule."""
 
-    def __init__(self, unit, params):
-        super().__init__(unit, params, 16)
+    def __init__(self, unit, params, pipeline=0):
+        super().__init__(unit, params, 16, pipeline)
 
     def accumulate(self, m, addend, product):
         m.submodules.add = add = Fp32Add()
@@ -138,8 +150,8 @@ class IntegerMac(MacShell):
 class Bf16Mac(FloatMac):
     """bf16_mac: acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))."""
 
-    def __init__(self):
-        super().__init__("bf16_mac", {})
+    def __init__(self, *, pipeline=0):
+        super().__init__("bf16_mac", {}, pipeline)
 
     def module_name(self):
         return "bf16_mac"
@@ -151,9 +163,9 @@ class Bf16Mac(FloatMac):
 class MitchBf16Mac(FloatMac):
     """mitch_bf16_mac: acc <- fp32_add(clr ? +0 : acc, mitch_bf16_mul(a, b, w, variant))."""
 
-    def __init__(self, *, w, variant="trunc"):
+    def __init__(self, *, w, variant="trunc", pipeline=0):
         self.w, self.variant = w, variant
-        super().__init__("mitch_bf16_mac", {"w": w, "variant": variant})
+        super().__init__("mitch_bf16_mac", {"w": w, "variant": variant}, pipeline)
 
     def module_name(self):
         return f"mitch_bf16_mac_w{self.w}_{self.variant}"
@@ -165,9 +177,9 @@ class MitchBf16Mac(FloatMac):
 class IntMac(IntegerMac):
     """int_mac: acc <- (clr ? 0 : acc) + a * b mod 2^A, two's-complement N-bit operands."""
 
-    def __init__(self, *, n, acc_width=None):
+    def __init__(self, *, n, acc_width=None, pipeline=0):
         self.n, self.signed = n, "exact"
-        super().__init__("int_mac", {"n": n, "acc_width": acc_width}, n)
+        super().__init__("int_mac", {"n": n, "acc_width": acc_width}, n, pipeline)
 
     def module_name(self):
         return f"int_mac_n{self.n}_acc{self.acc_width}"
@@ -179,10 +191,10 @@ class IntMac(IntegerMac):
 class MitchMac(IntegerMac):
     """mitch_mac: acc <- (clr ? 0 : acc) + mitch_mul(a, b, n, w, variant, signed) mod 2^A."""
 
-    def __init__(self, *, n, w, variant="trunc", signed="exact", acc_width=None):
+    def __init__(self, *, n, w, variant="trunc", signed="exact", acc_width=None, pipeline=0):
         self.n, self.w, self.variant, self.signed = n, w, variant, signed
         super().__init__("mitch_mac", {"n": n, "w": w, "variant": variant, "signed": signed,
-                                       "acc_width": acc_width}, n)
+                                       "acc_width": acc_width}, n, pipeline)
 
     def module_name(self):
         return f"mitch_mac_n{self.n}_w{self.w}_{self.variant}_{self.signed}_acc{self.acc_width}"

@@ -21,7 +21,9 @@ Ports (all synchronous to ``clk``; ``rst`` is synchronous and clears every regis
     c_valid out  1        c holds a row; a tile's rows come in R consecutive cycles, r = R-1 .. 0
 
 Timing: the row r = R-1 of a tile whose ``last`` step is in cycle T is on ``c`` in cycle
-T + R + C (``latency()``), row R-1-m in cycle T + R + C + m, row 0 in cycle T + 2R + C - 1.
+T + R + C (``latency()``), row R-1-m in cycle T + R + C + m, row 0 in cycle T + 2R + C - 1;
+one cycle later each with a pipelined PE (``pipeline=1``, PE latency 2). The spacing rule below
+is the same for both.
 
 Spacing rule: the ``last`` steps of two tiles must be at least R + C - 1 cycles apart
 (``tile_spacing()``; the drain length: a column's shadow registers are busy from the first
@@ -91,6 +93,7 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols, self.pe, self.pe_params = rows, cols, pe, dict(pe_params)
         self.a_width, self.b_width = len(prototype.a), len(prototype.b)
         self.acc_width = len(prototype.acc)
+        self.pe_latency = prototype.latency          # 2 for pipelined PEs
         self.pe_name = prototype.name
         self.name = module_name(rows, cols, prototype.name)
         super().__init__({
@@ -104,7 +107,7 @@ class SystolicArray(wiring.Component):
 
     def latency(self):
         """Cycles from a tile's last step to its first row (r = R-1) on c."""
-        return self.rows + self.cols
+        return self.rows + self.cols + self.pe_latency - 1
 
     def tile_spacing(self):
         """The fewest cycles between the last steps of two tiles (the drain length)."""
@@ -142,7 +145,9 @@ class SystolicArray(wiring.Component):
         # The control of input cycle t reaches PE (i, j) in cycle t + i + j (its operands' cycle).
         en_at = taps(self.valid, rows + cols - 2, "en")
         clr_at = taps(first, rows + cols - 2, "clr")
-        end_at = taps(ends, 2 * rows + cols - 2, "end")
+        # A pipelined PE's acc, and so everything after it, is one cycle later.
+        late = self.pe_latency - 1
+        end_at = taps(ends, 2 * rows + cols - 2 + late, "end")
 
         # West edge: row i sees A[i, k] i cycles late; north edge: column j sees B[k, j] j late.
         a_in = [delayed(self.a[i], i, f"a{i}_skew") for i in range(rows)]
@@ -153,7 +158,8 @@ class SystolicArray(wiring.Component):
             # T + R + C - 1 + s): the rows below have then moved on, the rows above are empty.
             shifting = Signal(name=f"shift_row{i}") if i else None
             if i:
-                m.d.comb += shifting.eq(Cat(end_at[rows + cols - 2 + s] for s in range(1, i + 1)).any())
+                m.d.comb += shifting.eq(Cat(end_at[rows + cols - 2 + late + s]
+                                            for s in range(1, i + 1)).any())
             for j in range(cols):
                 x = i + j
                 pe = self.pe_unit.build(**self.pe_params)
@@ -165,8 +171,8 @@ class SystolicArray(wiring.Component):
                 clr = first if x == 0 else replica(clr_at[x - 1], f"clr_{i}_{j}")
                 m.d.comb += [port.a.eq(a_in[i]), port.b.eq(b_in[j]), port.en.eq(en),
                              port.clr.eq(clr)]
-                # acc holds the finished tile in cycle T + x + 1 only: copy it at that edge.
-                capture = replica(end_at[x], f"capture_{i}_{j}")
+                # acc holds the finished tile in cycle T + x + 1 (+ late) only: copy it then.
+                capture = replica(end_at[x + late], f"capture_{i}_{j}")
                 shift = replica(shifting, f"shift_{i}_{j}") if i else None
                 shadow[i][j] = Signal(self.acc_width, name=f"shadow_{i}_{j}")
                 with m.If(capture):
@@ -182,7 +188,7 @@ class SystolicArray(wiring.Component):
 
         for j in range(cols):
             m.d.comb += self.c[j].eq(shadow[rows - 1][j])
-        # Rows leave in cycles T + R + C .. T + 2R + C - 1.
-        drain = rows + cols - 1
+        # Rows leave in cycles T + R + C .. T + 2R + C - 1 (+ late).
+        drain = rows + cols - 1 + late
         m.d.sync += self.c_valid.eq(Cat(end_at[drain + s] for s in range(rows)).any())
         return m

@@ -6,7 +6,7 @@ A schedule is a list of events: ``("tile", A, B)`` streams a tile's K steps back
 is abandoned). A tile whose last step would come less than R + C - 1 cycles (the array's tile
 spacing) after the previous tile's gets the missing idle cycles before its first step. Row
 R-1-m of a finished tile is expected on ``c`` after the rising edge t_last + R + C - 1 + m
-(visible in cycle t_last + R + C + m), m = 0 .. R-1, unless a reset reaches the array first;
+(visible in cycle t_last + R + C + m; one cycle later with a pipelined PE), m = 0 .. R-1, unless a reset reaches the array first;
 expected values come from golden.systolic.matmul. Cycle 0 always resets the array.
 """
 
@@ -36,7 +36,10 @@ def random_operands(rng, shape, pe, pe_params, special_fraction=0.0):
 
 
 def build(schedule, *, rows, cols, pe, pe_params):
-    """Per-cycle input arrays and the expected (edge, row of C) list of a schedule."""
+    """Per-cycle input arrays and the expected (edge, row of C) list of a schedule
+    (``pe_params`` may hold the PE's ``pipeline``: its rows come one cycle later)."""
+    pe_params = dict(pe_params)
+    late = pe_params.pop("pipeline", 0)
     a, b, valid, last, rst = [], [], [], [], []
     tiles = []                                   # (t_last, C)
     zero_a, zero_b = np.zeros(rows, np.int64), np.zeros(cols, np.int64)
@@ -71,14 +74,14 @@ def build(schedule, *, rows, cols, pe, pe_params):
             previous_last = len(a) - 1 - spacing
         else:
             raise ValueError(f"unknown schedule event {kind!r}")
-    for _ in range(2 * rows + cols):             # the last tile drains
+    for _ in range(2 * rows + cols + late):      # the last tile drains
         step(zero_a, zero_b, 0, 0, 0)
 
     resets = [t for t, r in enumerate(rst) if r]
     expected = []
     for t_last, c in tiles:
         for m in range(rows):
-            edge = t_last + rows + cols - 1 + m
+            edge = t_last + rows + cols - 1 + late + m
             # Lost if a reset edge comes after the last step but before the row is shown.
             if not any(t_last < tr <= edge for tr in resets):
                 expected.append((edge, c[rows - 1 - m]))

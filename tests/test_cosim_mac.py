@@ -186,6 +186,7 @@ def float_directed():
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 4, "variant": "trunc"}, 100),
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 2, "variant": "unbiased"}, 20),
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 8, "variant": "trunc"}, 20),
+    (Bf16Mac, "bf16_mac", {"pipeline": 1}, 20),
 ])
 def test_float_mac(cls, unit, params, streams):
     """streams x 1000 random cycles (10^5 for the two main configurations) played back to back,
@@ -214,6 +215,8 @@ def int_draw(rng, shape, n, signed):
     (MitchMac, "mitch_mac", {"n": 8, "w": 8, "variant": "unbiased", "signed": "none",
                              "acc_width": 16}, 20),
     (MitchMac, "mitch_mac", {"n": 32, "w": 6, "variant": "trunc", "signed": "exact"}, 10),
+    (IntMac, "int_mac", {"n": 16, "pipeline": 1}, 20),
+    (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1", "pipeline": 1}, 20),
 ])
 def test_integer_mac(cls, unit, params, streams):
     """streams x 1000 random cycles (10^5 for the two main configurations) back to back; the

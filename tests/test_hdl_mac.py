@@ -98,7 +98,9 @@ def bf16_operands(rng):
 
 
 FLOAT_MACS = [(Bf16Mac, "bf16_mac", {}), (MitchBf16Mac, "mitch_bf16_mac", {"w": 3}),
-              (MitchBf16Mac, "mitch_bf16_mac", {"w": 8, "variant": "unbiased"})]
+              (MitchBf16Mac, "mitch_bf16_mac", {"w": 8, "variant": "unbiased"}),
+              (Bf16Mac, "bf16_mac", {"pipeline": 1}),
+              (MitchBf16Mac, "mitch_bf16_mac", {"w": 6, "pipeline": 1})]
 
 
 @pytest.mark.parametrize("cls,unit,params", FLOAT_MACS)
@@ -115,7 +117,9 @@ INT_MACS = [(IntMac, "int_mac", {"n": 8}), (IntMac, "int_mac", {"n": 16, "acc_wi
             (MitchMac, "mitch_mac", {"n": 8, "w": 3, "signed": "exact"}),
             (MitchMac, "mitch_mac", {"n": 8, "w": 8, "variant": "unbiased", "signed": "c1",
                                      "acc_width": 16}),
-            (MitchMac, "mitch_mac", {"n": 16, "w": 6, "signed": "none", "acc_width": 34})]
+            (MitchMac, "mitch_mac", {"n": 16, "w": 6, "signed": "none", "acc_width": 34}),
+            (IntMac, "int_mac", {"n": 8, "pipeline": 1}),
+            (MitchMac, "mitch_mac", {"n": 16, "w": 6, "signed": "c1", "pipeline": 1})]
 
 
 @pytest.mark.parametrize("cls,unit,params", INT_MACS)
@@ -138,6 +142,16 @@ def test_mac_latency_enable_clear_and_reset():
     assert got == [9, 25, 25, 36, 0, 4]
 
 
+def test_pipelined_mac_latency_and_reset():
+    """pipeline=1: a cycle's result shows one edge later; rst also clears the stage register."""
+    a = np.array([3, 4, 5, 6, 7, 2])
+    dut = IntMac(n=8, pipeline=1)
+    assert (dut.latency, dut.name) == (2, "int_mac_n8_acc24_p1")
+    got = run_mac(dut, a, a, en=[1, 1, 0, 1, 1, 1], clr=[0, 0, 1, 1, 0, 0],
+                  rst=[0, 0, 0, 0, 1, 0], width=8)
+    assert got == [0, 9, 25, 25, 0, 0]
+
+
 @pytest.mark.parametrize("unit,params,name", [
     ("int_mul", {"n": 16, "signed": "exact"}, "int_mul_n16_exact"),
     ("int_mul", {"n": 8, "signed": "none"}, "int_mul_n8_none"),
@@ -147,6 +161,8 @@ def test_mac_latency_enable_clear_and_reset():
     ("mitch_bf16_mac", {"w": 5, "variant": "unbiased"}, "mitch_bf16_mac_w5_unbiased"),
     ("int_mac", {"n": 8}, "int_mac_n8_acc24"),
     ("int_mac", {"n": 32}, "int_mac_n32_acc64"),
+    ("int_mac", {"n": 16, "pipeline": 1}, "int_mac_n16_acc40_p1"),
+    ("bf16_mac", {"pipeline": 1}, "bf16_mac_p1"),
     ("mitch_mac", {"n": 8, "w": 4, "signed": "c1"}, "mitch_mac_n8_w4_trunc_c1_acc24"),
     ("mitch_mac", {"n": 16, "w": 16, "variant": "unbiased", "signed": "none", "acc_width": 40},
      "mitch_mac_n16_w16_unbiased_none_acc40"),
@@ -169,6 +185,7 @@ def test_catalogued_verilog_is_lint_clean(tmp_path, unit, params, name):
     (lambda: IntMac(n=20, acc_width=65), "acc_width must be in 40..64, got 65"),
     (lambda: MitchMac(n=8, w=9), "w must be in 2..8"),
     (lambda: MitchMac(n=8, w=4, signed="twos"), "signed must be one of none, exact, c1"),
+    (lambda: Bf16Mac(pipeline=2), "pipeline must be in 0..1"),
 ])
 def test_components_reject_bad_parameters(build, message):
     with pytest.raises(ParameterError, match=message):
@@ -182,6 +199,9 @@ def test_components_reject_bad_parameters(build, message):
     (["mitch_bf16_mac"], "mitch_bf16_mac_w6_trunc"),
     (["int_mac", "--n", "16"], "int_mac_n16_acc40"),
     (["mitch_mac", "--n", "8", "--w", "4", "--acc-width", "20"], "mitch_mac_n8_w4_trunc_exact_acc20"),
+    (["bf16_mac", "--pipeline", "1"], "bf16_mac_p1"),
+    (["systolic", "--rows", "2", "--cols", "2", "--pe", "int_mac", "--pipeline", "1"],
+     "systolic_r2_c2_int_mac_n8_acc24_p1"),
 ])
 def test_cli_writes_each_unit(tmp_path, capsys, args, module):
     assert main(["verilog", *args, "-o", str(tmp_path)]) == 0

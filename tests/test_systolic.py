@@ -16,6 +16,8 @@ PES = [
     ("mitch_mac", {"n": 8, "w": 4, "variant": "trunc", "signed": "c1"}),
     ("bf16_mac", {}),
     ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}),
+    ("int_mac", {"n": 8, "pipeline": 1}),
+    ("bf16_mac", {"pipeline": 1}),
 ]
 
 
@@ -72,11 +74,12 @@ def schedule_for(rng, rows, cols, pe, params, specials):
 @pytest.mark.parametrize("pe,params", PES)
 def test_cosim_tiles_back_to_back(pe, params):
     rows, cols = 4, 4
-    rng = np.random.default_rng(sum(map(ord, pe)))
+    rng = np.random.default_rng(sum(map(ord, pe)) + params.get("pipeline", 0))
     specials = 0.1 if pe in stim.FLOAT_PES else 0.0
     schedule = schedule_for(rng, rows, cols, pe, params, specials)
     inputs, cycle, c = stim.build(schedule, rows=rows, cols=cols, pe=pe, pe_params=params)
     unit = SystolicArray(rows=rows, cols=cols, pe=pe, **params)
+    assert unit.latency() == rows + cols + params.get("pipeline", 0)
     checked = run_cosim(unit, "systolic", inputs=inputs, expected={"cycle": cycle, "c": c})
     assert checked == 1 + len(cycle) * (1 + cols) and len(cycle) > 40 * rows
 
