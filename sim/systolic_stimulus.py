@@ -19,8 +19,20 @@ from golden.systolic import matmul
 FLOAT_PES = ("bf16_mac", "mitch_bf16_mac")
 
 
-def random_operands(rng, shape, pe, pe_params, special_fraction=0.0):
-    """Operands in the PE's format: bf16 patterns (with a share of special values) or N-bit ints."""
+def random_operands(rng, shape, pe, pe_params, special_fraction=0.0, zero_fraction=0.0):
+    """Operands in the PE's format: bf16 patterns (with a share of special values) or N-bit ints,
+    with a share ``zero_fraction`` of zero-class values (0 and -1; +-0 and subnormals for bf16)
+    for zero-gated PEs."""
+    x = _random_operands(rng, shape, pe, pe_params, special_fraction)
+    if zero_fraction:
+        zeros = np.array([0, 0x8000, 0x0001] if pe in FLOAT_PES else
+                         [0, 0] + ([-1] if pe_params.get("signed", "exact") != "none" else []))
+        pick = rng.random(shape) < zero_fraction
+        x[pick] = rng.choice(zeros, size=int(pick.sum()))
+    return x
+
+
+def _random_operands(rng, shape, pe, pe_params, special_fraction):
     if pe in FLOAT_PES:
         # Normal numbers of moderate exponent, so most dot products stay finite and nonzero.
         sign = rng.integers(0, 2, shape) << 15
@@ -40,6 +52,7 @@ def build(schedule, *, rows, cols, pe, pe_params):
     (``pe_params`` may hold the PE's ``pipeline``: its rows come one cycle later)."""
     pe_params = dict(pe_params)
     late = pe_params.pop("pipeline", 0)
+    pe_params.pop("gate_zero", None)          # changes the energy only, not the results
     a, b, valid, last, rst = [], [], [], [], []
     tiles = []                                   # (t_last, C)
     zero_a, zero_b = np.zeros(rows, np.int64), np.zeros(cols, np.int64)

@@ -227,6 +227,29 @@ def test_integer_mac(cls, unit, params, streams):
     assert play(cls, unit, params, a, b, *control(rng, 1000, streams)) == 1000 * streams
 
 
+@pytest.mark.parametrize("cls,unit,params", [
+    (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"}),
+    (IntMac, "int_mac", {"n": 16, "pipeline": 1}),
+    (Bf16Mac, "bf16_mac", {}),
+    (MitchBf16Mac, "mitch_bf16_mac", {"w": 6, "variant": "trunc", "pipeline": 1}),
+])
+def test_zero_gated_mac(cls, unit, params):
+    """gate_zero=True gives the golden (ungated) results: 20 x 1000 cycles with 40 % zero-class
+    operands (0 and -1 for integers, +-0 and subnormals for bf16) among the usual draws."""
+    rng = np.random.default_rng(31)
+    shape = (1000, 20)
+    if unit.endswith("bf16_mac"):
+        draw = lambda: float_draw(rng, shape)                                    # noqa: E731
+        zeros = np.array([0x0000, 0x8000, 0x0001, 0x807F], np.uint16)
+    else:
+        signed = params.get("signed", "exact")
+        draw = lambda: int_draw(rng, shape, params["n"], signed)                 # noqa: E731
+        zeros = np.array([0, 0, -1])
+    a, b = (np.where(rng.random(shape) < 0.4, rng.choice(zeros, shape), draw()) for _ in range(2))
+    gated = lambda **p: cls(gate_zero=True, **p)                                  # noqa: E731
+    assert play(gated, unit, params, a, b, *control(rng, *shape), tag="_zg") == 20_000
+
+
 def test_sequential_bench_reports_a_wrong_golden_value():
     rng = np.random.default_rng(0)
     a, b = rng.integers(-128, 128, 300), rng.integers(-128, 128, 300)

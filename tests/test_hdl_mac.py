@@ -163,6 +163,9 @@ def test_pipelined_mac_latency_and_reset():
     ("int_mac", {"n": 32}, "int_mac_n32_acc64"),
     ("int_mac", {"n": 16, "pipeline": 1}, "int_mac_n16_acc40_p1"),
     ("bf16_mac", {"pipeline": 1}, "bf16_mac_p1"),
+    ("mitch_bf16_mac", {"w": 6, "pipeline": 1, "gate_zero": True}, "mitch_bf16_mac_w6_trunc_p1_zg"),
+    ("mitch_mac", {"n": 16, "w": 6, "signed": "c1", "gate_zero": True},
+     "mitch_mac_n16_w6_trunc_c1_acc40_zg"),
     ("mitch_mac", {"n": 8, "w": 4, "signed": "c1"}, "mitch_mac_n8_w4_trunc_c1_acc24"),
     ("mitch_mac", {"n": 16, "w": 16, "variant": "unbiased", "signed": "none", "acc_width": 40},
      "mitch_mac_n16_w16_unbiased_none_acc40"),
@@ -186,6 +189,7 @@ def test_catalogued_verilog_is_lint_clean(tmp_path, unit, params, name):
     (lambda: MitchMac(n=8, w=9), "w must be in 2..8"),
     (lambda: MitchMac(n=8, w=4, signed="twos"), "signed must be one of none, exact, c1"),
     (lambda: Bf16Mac(pipeline=2), "pipeline must be in 0..1"),
+    (lambda: IntMac(n=8, gate_zero=1), "gate_zero must be True or False"),
 ])
 def test_components_reject_bad_parameters(build, message):
     with pytest.raises(ParameterError, match=message):
@@ -200,6 +204,7 @@ def test_components_reject_bad_parameters(build, message):
     (["int_mac", "--n", "16"], "int_mac_n16_acc40"),
     (["mitch_mac", "--n", "8", "--w", "4", "--acc-width", "20"], "mitch_mac_n8_w4_trunc_exact_acc20"),
     (["bf16_mac", "--pipeline", "1"], "bf16_mac_p1"),
+    (["mitch_mac", "--n", "16", "--signed", "c1", "--gate-zero"], "mitch_mac_n16_w6_trunc_c1_acc40_zg"),
     (["systolic", "--rows", "2", "--cols", "2", "--pe", "int_mac", "--pipeline", "1"],
      "systolic_r2_c2_int_mac_n8_acc24_p1"),
 ])
@@ -252,3 +257,34 @@ def test_clr_start_value_is_add_of_zero():
         start = np.where(p == 0x8000_0000, np.uint32(0), p)
         assert np.array_equal(fp32_add(np.zeros_like(p), p), start)
         assert (p == 0x8000_0000).any() and (p == 0x7FC0_0000).any()
+
+
+def zero_heavy(draw, rng, zeros):
+    """draw(size) with 40 % of the values replaced by ``zeros`` (zero-class values)."""
+    def wrapped(size):
+        x = draw(size)
+        return np.where(rng.random(size) < 0.4, rng.choice(zeros, size), x).astype(x.dtype)
+    return wrapped
+
+
+@pytest.mark.parametrize("cls,unit,params", [
+    (IntMac, "int_mac", {"n": 8}), (MitchMac, "mitch_mac", {"n": 8, "w": 4, "signed": "c1"}),
+    (MitchMac, "mitch_mac", {"n": 8, "w": 6, "signed": "none", "pipeline": 1}),
+    (Bf16Mac, "bf16_mac", {}), (MitchBf16Mac, "mitch_bf16_mac", {"w": 6, "pipeline": 1})])
+def test_zero_gated_mac_gives_the_ungated_results(cls, unit, params):
+    rng = np.random.default_rng(23)
+    if unit.endswith("bf16_mac"):
+        zeros = np.array([0x0000, 0x8000, 0x0001, 0x807F], np.uint16)     # +-0, subnormals
+        draw, width = zero_heavy(bf16_operands(rng), rng, zeros), 16
+    else:
+        n, signed = params["n"], params.get("signed", "exact")
+        lo, hi = (0, 2 ** n - 1) if signed == "none" else (-(2 ** (n - 1)), 2 ** (n - 1) - 1)
+        zeros = np.array([0, 0, hi if signed == "none" else -1])
+        draw = zero_heavy(lambda s: rng.integers(lo, hi, s, endpoint=True), rng, zeros)
+        width = n
+    stream = cycle_stream(rng, 800, draw)
+    dut = cls(gate_zero=True, **params)
+    assert dut.name.endswith("_zg")
+    got = run_mac(dut, *stream, width)
+    want = mac_run(*stream, unit=unit, **params)
+    assert got == [int(v) % 2 ** dut.acc_width for v in want]

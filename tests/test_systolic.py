@@ -18,6 +18,8 @@ PES = [
     ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}),
     ("int_mac", {"n": 8, "pipeline": 1}),
     ("bf16_mac", {"pipeline": 1}),
+    ("mitch_mac", {"n": 8, "w": 4, "variant": "trunc", "signed": "c1", "gate_zero": True}),
+    ("mitch_bf16_mac", {"w": 6, "variant": "trunc", "gate_zero": True, "pipeline": 1}),
 ]
 
 
@@ -58,9 +60,11 @@ def test_verilog_lint_clean(tmp_path, pe, params):
 
 
 def schedule_for(rng, rows, cols, pe, params, specials):
+    zeros = 0.4 if params.get("gate_zero") else 0.0
+
     def tile(K):
-        return ("tile", stim.random_operands(rng, (rows, K), pe, params, specials),
-                stim.random_operands(rng, (K, cols), pe, params, specials))
+        return ("tile", stim.random_operands(rng, (rows, K), pe, params, specials, zeros),
+                stim.random_operands(rng, (K, cols), pe, params, specials, zeros))
     events = [tile(K) for K in (5, 1, 3, 1, 1, 8, 2)]            # back to back, K = 1 included
     events += [("gap", 3), tile(4), ("gap", 1), tile(1)]
     partial = tile(6)
@@ -74,7 +78,8 @@ def schedule_for(rng, rows, cols, pe, params, specials):
 @pytest.mark.parametrize("pe,params", PES)
 def test_cosim_tiles_back_to_back(pe, params):
     rows, cols = 4, 4
-    rng = np.random.default_rng(sum(map(ord, pe)) + params.get("pipeline", 0))
+    rng = np.random.default_rng(sum(map(ord, pe)) + params.get("pipeline", 0)
+                                + 2 * params.get("gate_zero", False))
     specials = 0.1 if pe in stim.FLOAT_PES else 0.0
     schedule = schedule_for(rng, rows, cols, pe, params, specials)
     inputs, cycle, c = stim.build(schedule, rows=rows, cols=cols, pe=pe, pe_params=params)
