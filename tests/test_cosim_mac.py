@@ -186,7 +186,7 @@ def float_directed():
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 4, "variant": "trunc"}, 100),
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 2, "variant": "unbiased"}, 20),
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 8, "variant": "trunc"}, 20),
-    (Bf16Mac, "bf16_mac", {"pipeline": 1}, 20),
+    pytest.param(Bf16Mac, "bf16_mac", {"pipeline": 1}, 20, marks=pytest.mark.slow),
 ])
 def test_float_mac(cls, unit, params, streams):
     """streams x 1000 random cycles (10^5 for the two main configurations) played back to back,
@@ -216,7 +216,8 @@ def int_draw(rng, shape, n, signed):
                              "acc_width": 16}, 20),
     (MitchMac, "mitch_mac", {"n": 32, "w": 6, "variant": "trunc", "signed": "exact"}, 10),
     (IntMac, "int_mac", {"n": 16, "pipeline": 1}, 20),
-    (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1", "pipeline": 1}, 20),
+    pytest.param(MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1",
+                                         "pipeline": 1}, 20, marks=pytest.mark.slow),
 ])
 def test_integer_mac(cls, unit, params, streams):
     """streams x 1000 random cycles (10^5 for the two main configurations) back to back; the
@@ -229,9 +230,10 @@ def test_integer_mac(cls, unit, params, streams):
 
 @pytest.mark.parametrize("cls,unit,params", [
     (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"}),
-    (IntMac, "int_mac", {"n": 16, "pipeline": 1}),
+    pytest.param(IntMac, "int_mac", {"n": 16, "pipeline": 1}, marks=pytest.mark.slow),
     (Bf16Mac, "bf16_mac", {}),
-    (MitchBf16Mac, "mitch_bf16_mac", {"w": 6, "variant": "trunc", "pipeline": 1}),
+    pytest.param(MitchBf16Mac, "mitch_bf16_mac", {"w": 6, "variant": "trunc", "pipeline": 1},
+                 marks=pytest.mark.slow),
 ])
 def test_zero_gated_mac(cls, unit, params):
     """gate_zero=True gives the golden (ungated) results: 20 x 1000 cycles with 40 % zero-class

@@ -17,9 +17,10 @@ PES = [
     ("bf16_mac", {}),
     ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}),
     ("int_mac", {"n": 8, "pipeline": 1}),
-    ("bf16_mac", {"pipeline": 1}),
+    pytest.param("bf16_mac", {"pipeline": 1}, marks=pytest.mark.slow),
     ("mitch_mac", {"n": 8, "w": 4, "variant": "trunc", "signed": "c1", "gate_zero": True}),
-    ("mitch_bf16_mac", {"w": 6, "variant": "trunc", "gate_zero": True, "pipeline": 1}),
+    pytest.param("mitch_bf16_mac", {"w": 6, "variant": "trunc", "gate_zero": True, "pipeline": 1},
+                 marks=pytest.mark.slow),
 ]
 
 
