@@ -11,7 +11,9 @@ cycle, one MAC per cycle; ``clr`` starts a new dot product without a bubble).
 
 Pipelined MACs (``pipeline=1``) register the product, en and clr between the multiplier and the
 accumulate adder (rst clears those registers too): the inputs of edge t reach acc at edge t + 1
-(latency 2 cycles), still one MAC per cycle. The arithmetic is the same.
+(latency 2 cycles), still one MAC per cycle. The arithmetic is the same. A zero-gated MAC
+(hdl gate_zero) has one more such stage, in front of its multiplier: ``mac_run`` takes the number
+of stages, 0..2.
 
     unit             mul                                        add             acc
     bf16_mac         golden.bf16_mul.bf16_mul                   fp32_add        fp32 (0 is +0)
@@ -110,23 +112,23 @@ def mac_run(a, b, en, clr, rst, *, unit, pipeline=0, **params):
     ``a``, ``b``, ``en``, ``clr``, ``rst`` broadcast together to shape (T, *streams): axis 0 is
     the cycle, the other axes are independent MACs run side by side. The products are computed
     for all cycles at once; only the accumulation loops over cycles, vectorized over streams.
-    ``pipeline`` (0 or 1) is the number of register stages between multiplier and adder.
+    ``pipeline`` (0..2) is the number of register stages between the inputs and the adder.
     Returns an array of that shape: acc after edge t at index t (acc starts at 0).
     """
     spec = mac_spec(unit, **params)
-    check_int("pipeline", pipeline, 0, 1)
+    check_int("pipeline", pipeline, 0, 2)
     a, b, en, clr, rst = np.broadcast_arrays(a, b, np.asarray(en, bool), np.asarray(clr, bool),
                                              np.asarray(rst, bool))
     if a.ndim == 0:
         raise ParameterError("a must have a cycle axis (shape (T, ...)), got a scalar")
     p = spec.mul(a, b)
-    if pipeline:
-        # The adder sees edge t-1's product, en and clr; a reset at edge t-1 cleared them.
-        def staged(x, zero):
-            out = np.empty_like(x)
-            out[0] = zero
-            out[1:] = np.where(rst[:-1], zero, x[:-1])
-            return out
+    def staged(x, zero):
+        # One register stage: edge t sees edge t-1's value; a reset at edge t-1 cleared it.
+        out = np.empty_like(x)
+        out[0] = zero
+        out[1:] = np.where(rst[:-1], zero, x[:-1])
+        return out
+    for _ in range(pipeline):
         p, en, clr = staged(p, spec.zero), staged(en, False), staged(clr, False)
     acc = np.full(a.shape[1:], spec.zero)
     out = np.empty(a.shape, dtype=acc.dtype)

@@ -29,11 +29,13 @@ multiplier and the accumulate adder: acc shows the result of an edge's inputs af
 edge (latency 2 cycles, ``latency`` attribute), still one MAC per cycle; the module name ends in
 ``_p1``. golden.mac.mac_run(..., pipeline=1) models it.
 
-``gate_zero=True`` (module name ``..._zg``): when the product is known to be zero from the
-operands (``product_is_zero``: a = 0 or b = 0; for floats a zero/subnormal times a finite value;
-for signed="c1" see IntegerMac.product_is_zero), the multiplier's inputs hold last cycle's values
-(two operand registers) and the accumulate is skipped (acc holds; with clr acc <- 0). The results
-are the ungated ones: adding a zero product never changes acc. Only the energy differs.
+``gate_zero=True`` (module name ``..._zg``): the operands, en and clr enter through one more
+register stage (latency + 1; golden mac_run(..., pipeline=stages) with one more stage). When the
+product is known to be zero from the operands (``product_is_zero``: a = 0 or b = 0; for floats a
+zero/subnormal times a finite value; for signed="c1" see IntegerMac.product_is_zero), that
+operand register holds, so the multiplier's inputs do not move, and the accumulate is skipped
+(acc holds; with clr acc <- 0). The results are the ungated ones, one stage later: adding a zero
+product never changes acc. ``latency`` = 1 + pipeline + gate_zero.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -101,7 +103,7 @@ class MacShell(wiring.Component):
             self._MustUse__silence = True   # a rejected unit is not an unused one
             raise
         self.unit, self.params, self.gate_zero = unit, params, gate_zero
-        self.latency = 1 + self.pipeline
+        self.latency = 1 + self.pipeline + gate_zero
         self.acc_width = self.spec.acc_width or 32
         self.name = (self.module_name() + ("_p1" if self.pipeline else "")
                      + ("_zg" if gate_zero else ""))
@@ -110,21 +112,25 @@ class MacShell(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.mul = mul = self.multiplier()
-        a, b = self.a, self.b
+        a, b, en, clr = self.a, self.b, self.en, self.clr
         if self.gate_zero:
-            # A zero product adds nothing: the multiplier sees last cycle's operands again (no
-            # toggle inside it) and the accumulate is skipped.
+            # The operands enter through a register that holds them when the product is known
+            # to be zero: the multiplier's inputs then do not move at all. (A hold mux behind the
+            # ports instead lets each new operand glitch through before the zero test settles.)
             skip = Signal(name="zero_product")
-            m.d.comb += skip.eq(self.product_is_zero(self.a, self.b))
-            held_a, held_b = Signal.like(self.a, name="a_held"), Signal.like(self.b, name="b_held")
-            a, b = Mux(skip, held_a, self.a), Mux(skip, held_b, self.b)
-            m.d.sync += [held_a.eq(a), held_b.eq(b)]
+            a, b = Signal.like(self.a, name="a_stage"), Signal.like(self.b, name="b_stage")
+            en, clr = Signal(name="en_in_stage"), Signal(name="clr_in_stage")
+            zero = self.product_is_zero(self.a, self.b)
+            with m.If(~zero):
+                m.d.sync += [a.eq(self.a), b.eq(self.b)]
+            m.d.sync += [en.eq(self.en), clr.eq(self.clr), skip.eq(zero)]
         m.d.comb += [mul.a.eq(a), mul.b.eq(b)]
-        product, en, clr = mul.p, self.en, self.clr
+        product = mul.p
         if self.pipeline:
             product = Signal.like(mul.p, name="product")
-            en, clr = Signal(name="en_stage"), Signal(name="clr_stage")
-            m.d.sync += [product.eq(mul.p), en.eq(self.en), clr.eq(self.clr)]
+            en_stage, clr_stage = Signal(name="en_stage"), Signal(name="clr_stage")
+            m.d.sync += [product.eq(mul.p), en_stage.eq(en), clr_stage.eq(clr)]
+            en, clr = en_stage, clr_stage
             if self.gate_zero:
                 skip_stage = Signal(name="zero_product_stage")
                 m.d.sync += skip_stage.eq(skip)

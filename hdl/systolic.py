@@ -22,8 +22,8 @@ Ports (all synchronous to ``clk``; ``rst`` is synchronous and clears every regis
 
 Timing: the row r = R-1 of a tile whose ``last`` step is in cycle T is on ``c`` in cycle
 T + R + C (``latency()``), row R-1-m in cycle T + R + C + m, row 0 in cycle T + 2R + C - 1;
-one cycle later each with a pipelined PE (``pipeline=1``, PE latency 2). The spacing rule below
-is the same for both.
+one cycle later per register stage of the PE (``pipeline=1``, ``gate_zero=True``: PE latency
+2 or 3). The spacing rule below is the same for all.
 
 Spacing rule: the ``last`` steps of two tiles must be at least R + C - 1 cycles apart
 (``tile_spacing()``; the drain length: a column's shadow registers are busy from the first
@@ -93,7 +93,7 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols, self.pe, self.pe_params = rows, cols, pe, dict(pe_params)
         self.a_width, self.b_width = len(prototype.a), len(prototype.b)
         self.acc_width = len(prototype.acc)
-        self.pe_latency = prototype.latency          # 2 for pipelined PEs
+        self.pe_latency = prototype.latency          # 1 + pipeline + gate_zero
         self.pe_name = prototype.name
         self.name = module_name(rows, cols, prototype.name)
         super().__init__({
@@ -145,7 +145,7 @@ class SystolicArray(wiring.Component):
         # The control of input cycle t reaches PE (i, j) in cycle t + i + j (its operands' cycle).
         en_at = taps(self.valid, rows + cols - 2, "en")
         clr_at = taps(first, rows + cols - 2, "clr")
-        # A pipelined PE's acc, and so everything after it, is one cycle later.
+        # A PE with register stages (pipeline, gate_zero) shows acc, and so all after it, later.
         late = self.pe_latency - 1
         end_at = taps(ends, 2 * rows + cols - 2 + late, "end")
 

@@ -6,7 +6,7 @@ A schedule is a list of events: ``("tile", A, B)`` streams a tile's K steps back
 is abandoned). A tile whose last step would come less than R + C - 1 cycles (the array's tile
 spacing) after the previous tile's gets the missing idle cycles before its first step. Row
 R-1-m of a finished tile is expected on ``c`` after the rising edge t_last + R + C - 1 + m
-(visible in cycle t_last + R + C + m; one cycle later with a pipelined PE), m = 0 .. R-1, unless a reset reaches the array first;
+(visible in cycle t_last + R + C + m; one cycle later per PE register stage), m = 0 .. R-1, unless a reset reaches the array first;
 expected values come from golden.systolic.matmul. Cycle 0 always resets the array.
 """
 
@@ -51,8 +51,8 @@ def build(schedule, *, rows, cols, pe, pe_params):
     """Per-cycle input arrays and the expected (edge, row of C) list of a schedule
     (``pe_params`` may hold the PE's ``pipeline``: its rows come one cycle later)."""
     pe_params = dict(pe_params)
-    late = pe_params.pop("pipeline", 0)
-    pe_params.pop("gate_zero", None)          # changes the energy only, not the results
+    # Every register stage of the PE (pipeline, the zero-gated PE's operand stage) delays it.
+    late = pe_params.pop("pipeline", 0) + int(pe_params.pop("gate_zero", False))
     a, b, valid, last, rst = [], [], [], [], []
     tiles = []                                   # (t_last, C)
     zero_a, zero_b = np.zeros(rows, np.int64), np.zeros(cols, np.int64)

@@ -248,8 +248,10 @@ def test_zero_gated_mac(cls, unit, params):
         draw = lambda: int_draw(rng, shape, params["n"], signed)                 # noqa: E731
         zeros = np.array([0, 0, -1])
     a, b = (np.where(rng.random(shape) < 0.4, rng.choice(zeros, shape), draw()) for _ in range(2))
-    gated = lambda **p: cls(gate_zero=True, **p)                                  # noqa: E731
-    assert play(gated, unit, params, a, b, *control(rng, *shape), tag="_zg") == 20_000
+    # The golden model of the gated MAC: the ungated arithmetic with one more register stage.
+    golden = {**params, "pipeline": params.get("pipeline", 0) + 1}
+    gated = lambda pipeline, **p: cls(gate_zero=True, pipeline=pipeline - 1, **p)  # noqa: E731
+    assert play(gated, unit, golden, a, b, *control(rng, *shape), tag="_zg") == 20_000
 
 
 def test_sequential_bench_reports_a_wrong_golden_value():

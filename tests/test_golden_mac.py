@@ -336,5 +336,8 @@ def test_pipelined_float_mac_is_one_stage_later():
                                  np.uint32(0))
     got = mac_run(a, b, en, clr, rst, unit="bf16_mac", pipeline=1)
     assert [int(g) for g in got] == [int(w) for w in want]
-    with pytest.raises(ParameterError, match="pipeline must be in 0..1"):
-        mac_run(a, b, en, clr, rst, unit="bf16_mac", pipeline=2)
+    two = mac_run(a, b, en, clr, np.zeros_like(rst), unit="bf16_mac", pipeline=2)
+    one = mac_run(a, b, en, clr, np.zeros_like(rst), unit="bf16_mac", pipeline=1)
+    assert np.array_equal(two[1:], one[:-1]) and two[0] == 0
+    with pytest.raises(ParameterError, match="pipeline must be in 0..2"):
+        mac_run(a, b, en, clr, rst, unit="bf16_mac", pipeline=3)

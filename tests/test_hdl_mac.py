@@ -285,6 +285,8 @@ def test_zero_gated_mac_gives_the_ungated_results(cls, unit, params):
     stream = cycle_stream(rng, 800, draw)
     dut = cls(gate_zero=True, **params)
     assert dut.name.endswith("_zg")
+    assert dut.latency == 2 + params.get("pipeline", 0)
     got = run_mac(dut, *stream, width)
-    want = mac_run(*stream, unit=unit, **params)
+    golden = {**params, "pipeline": params.get("pipeline", 0) + 1}     # the operand stage
+    want = mac_run(*stream, unit=unit, **golden)
     assert got == [int(v) % 2 ** dut.acc_width for v in want]

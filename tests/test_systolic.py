@@ -85,7 +85,7 @@ def test_cosim_tiles_back_to_back(pe, params):
     schedule = schedule_for(rng, rows, cols, pe, params, specials)
     inputs, cycle, c = stim.build(schedule, rows=rows, cols=cols, pe=pe, pe_params=params)
     unit = SystolicArray(rows=rows, cols=cols, pe=pe, **params)
-    assert unit.latency() == rows + cols + params.get("pipeline", 0)
+    assert unit.latency() == rows + cols + params.get("pipeline", 0) + params.get("gate_zero", 0)
     checked = run_cosim(unit, "systolic", inputs=inputs, expected={"cycle": cycle, "c": c})
     assert checked == 1 + len(cycle) * (1 + cols) and len(cycle) > 40 * rows
 
