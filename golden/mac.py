@@ -9,6 +9,12 @@ Every MAC has one register ``acc`` and this behaviour on each rising clock edge:
 acc starts at 0 and shows the result of an edge's inputs right after that edge (latency 1
 cycle, one MAC per cycle; ``clr`` starts a new dot product without a bubble).
 
+Pipelined MACs (``pipeline=1``) register the product, en and clr between the multiplier and the
+accumulate adder (rst clears those registers too): the inputs of edge t reach acc at edge t + 1
+(latency 2 cycles), still one MAC per cycle. The arithmetic is the same. A zero-gated MAC
+(hdl gate_zero) has one more such stage, in front of its multiplier: ``mac_run`` takes the number
+of stages, 0..2.
+
     unit             mul                                        add             acc
     bf16_mac         golden.bf16_mul.bf16_mul                   fp32_add        fp32 (0 is +0)
     mitch_bf16_mac   golden.mitch_bf16_mul (w, variant)         fp32_add        fp32
@@ -100,20 +106,30 @@ def mac_spec(unit, **params):
     return builder(**params)
 
 
-def mac_run(a, b, en, clr, rst, *, unit, **params):
+def mac_run(a, b, en, clr, rst, *, unit, pipeline=0, **params):
     """acc after every rising edge for streams of per-cycle inputs.
 
     ``a``, ``b``, ``en``, ``clr``, ``rst`` broadcast together to shape (T, *streams): axis 0 is
     the cycle, the other axes are independent MACs run side by side. The products are computed
     for all cycles at once; only the accumulation loops over cycles, vectorized over streams.
+    ``pipeline`` (0..2) is the number of register stages between the inputs and the adder.
     Returns an array of that shape: acc after edge t at index t (acc starts at 0).
     """
     spec = mac_spec(unit, **params)
+    check_int("pipeline", pipeline, 0, 2)
     a, b, en, clr, rst = np.broadcast_arrays(a, b, np.asarray(en, bool), np.asarray(clr, bool),
                                              np.asarray(rst, bool))
     if a.ndim == 0:
         raise ParameterError("a must have a cycle axis (shape (T, ...)), got a scalar")
     p = spec.mul(a, b)
+    def staged(x, zero):
+        # One register stage: edge t sees edge t-1's value; a reset at edge t-1 cleared it.
+        out = np.empty_like(x)
+        out[0] = zero
+        out[1:] = np.where(rst[:-1], zero, x[:-1])
+        return out
+    for _ in range(pipeline):
+        p, en, clr = staged(p, spec.zero), staged(en, False), staged(clr, False)
     acc = np.full(a.shape[1:], spec.zero)
     out = np.empty(a.shape, dtype=acc.dtype)
     for t in range(a.shape[0]):

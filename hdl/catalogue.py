@@ -56,6 +56,11 @@ def _mitch_bf16(w=6):
 ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (2N..64; None = 2N+8, at most 64)")
 
 
+PIPELINE = Param("pipeline", int, 0, "register stages between multiplier and accumulate adder "
+                 "(0 or 1; 1: latency 2 cycles)", (0, 1))
+
+GATE_ZERO = Param("gate_zero", bool, False, "skip zero products: multiplier inputs hold, no accumulate")
+
 REGISTERED = Param("registered", bool, False, "add one output register stage (clk, rst)")
 
 UNITS = {u.name: u for u in [
@@ -68,13 +73,15 @@ UNITS = {u.name: u for u in [
           Param("signed", str, "exact", "none = unsigned, exact = two's complement", ("none", "exact")))),
     Unit("mitch_bf16_mul", "bf16 x bf16 -> fp32 with a Mitch-w significand product",
          "mitch_bf16_mul:MitchBf16Mul", _mitch_bf16()),
-    Unit("bf16_mac", "bf16 MAC, acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))", "mac:Bf16Mac"),
+    Unit("bf16_mac", "bf16 MAC, acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))", "mac:Bf16Mac",
+         (PIPELINE, GATE_ZERO)),
     Unit("mitch_bf16_mac", "Mitch-w bf16 MAC, acc <- fp32_add(clr ? +0 : acc, mitch_bf16_mul(a, b))",
-         "mac:MitchBf16Mac", _mitch_bf16()),
+         "mac:MitchBf16Mac", _mitch_bf16() + (PIPELINE, GATE_ZERO)),
     Unit("int_mac", "integer MAC, acc <- (clr ? 0 : acc) + a * b mod 2^acc_width", "mac:IntMac",
-         (Param("n", int, 8, "operand width N (4..32), two's complement"), ACC_WIDTH)),
+         (Param("n", int, 8, "operand width N (4..32), two's complement"), ACC_WIDTH, PIPELINE,
+          GATE_ZERO)),
     Unit("mitch_mac", "Mitch-w integer MAC, acc <- (clr ? 0 : acc) + mitch_mul(a, b) mod 2^acc_width",
-         "mac:MitchMac", _mitch(n=8, w=6, signed="exact") + (ACC_WIDTH,)),
+         "mac:MitchMac", _mitch(n=8, w=6, signed="exact") + (ACC_WIDTH, PIPELINE, GATE_ZERO)),
     Unit("systolic", "R x C output-stationary systolic array of MAC PEs, C = A @ B",
          "systolic:SystolicArray",
          (Param("rows", int, 4, "array rows R (1..16)"), Param("cols", int, 4, "array columns C (1..16)"),
@@ -84,7 +91,8 @@ UNITS = {u.name: u for u in [
           Param("w", int, None, "PE Mitch-w bits (mitch_* PEs)"),
           Param("variant", str, None, "PE Mitch-w variant", VARIANTS),
           Param("signed", str, None, "PE sign handling (mitch_mac)", SIGNED_MODES),
-          ACC_WIDTH)),
+          ACC_WIDTH, Param("pipeline", int, None, "PE pipeline stages (0 or 1)", (0, 1)),
+          Param("gate_zero", bool, None, "PE skips zero products"))),
 ]}
 
 

@@ -1,12 +1,15 @@
-"""An R x C output-stationary systolic array whose processing element is any MAC unit.
+r"""An R x C output-stationary systolic array whose processing element is any MAC unit.
 
     C[i, j] = mac(A[i, 0] * B[0, j], ..., A[i, K-1] * B[K-1, j])      (the PE's own arithmetic,
                                                                      k = 0 .. K-1, from +0)
 
-Every PE is the catalogued MAC unit, reused unchanged (ports clk, rst, en, clr, a, b, acc;
+Every PE is the catalogued MAC unit, reused unchanged (hdl.mac.MacSignature: en, clr, a, b, acc;
 on a rising edge with en: acc <- add(clr ? 0 : acc, mul(a, b))). A values move east and B values
 move south one PE per cycle; the input skew (row i delayed i cycles, column j delayed j cycles)
-and the output de-skew are done inside, so the user sees aligned vectors.
+is inside. Results leave without per-cycle de-skew: one cycle after its last MAC, each PE copies
+its accumulator into its shadow register (PE (i, j) finishes i + j cycles after PE (0, 0)); the
+shadow registers of a column form a shift path towards the south edge that moves only while a
+tile drains, so the accumulators go on with the next tile meanwhile.
 
 Ports (all synchronous to ``clk``; ``rst`` is synchronous and clears every register)
 
@@ -14,25 +17,38 @@ Ports (all synchronous to ``clk``; ``rst`` is synchronous and clears every regis
     b       in   C x Wb   row k of B:    b[j] = B[k, j]
     valid   in   1        a and b carry one k-step of a tile this cycle
     last    in   1        with valid: this is the tile's last step, k = K-1 (K >= 1)
-    c       out  R*C x Wacc   c[i*C + j] = C[i, j] of the finished tile
-    c_valid out  1        c holds a finished tile (for exactly one cycle per tile)
+    c       out  C x Wacc one row of a finished tile: c[j] = C[r, j]
+    c_valid out  1        c holds a row; a tile's rows come in R consecutive cycles, r = R-1 .. 0
 
-Cycle diagram (R = C = 2, tile 0 with K = 3 then tile 1 with K = 1, no bubble)::
+Timing: the row r = R-1 of a tile whose ``last`` step is in cycle T is on ``c`` in cycle
+T + R + C (``latency()``), row R-1-m in cycle T + R + C + m, row 0 in cycle T + 2R + C - 1;
+one cycle later per register stage of the PE (``pipeline=1``, ``gate_zero=True``: PE latency
+2 or 3). The spacing rule below is the same for all.
 
-    cycle     0    1    2    3    4    5    6
-    valid     1    1    1    1    0    0    0
-    last      0    0    1    1    0    0    0
-    a, b      k0   k1   k2   k0'
-    c_valid                        1    1          (tile 0 at cycle 5, tile 1 at cycle 6)
+Spacing rule: the ``last`` steps of two tiles must be at least R + C - 1 cycles apart
+(``tile_spacing()``; the drain length: a column's shadow registers are busy from the first
+capture of a tile to its last row leaving, and the first column finishes C - 1 cycles before the
+last). Back-to-back tiles of K >= R + C - 1 steps thus keep every PE at one MAC per cycle; a
+shorter tile needs R + C - 1 - K idle cycles (valid low) before its last step. Gaps may appear
+anywhere. A tile starts with the first valid step after reset or after a step with ``last``; K is
+the number of valid steps up to and including the one with ``last``.
 
-A tile starts with the first valid step after reset or after a step with ``last``; K is the
-number of valid steps up to and including the one with ``last``. Gaps (valid low) may appear
-anywhere. The finished tile appears on ``c`` with ``c_valid`` exactly R + C - 1 cycles after its
-``last`` step. In steady state every PE performs one MAC per cycle and one tile of K steps leaves
-every K cycles.
+Cycle diagram (R = C = 2: latency 4, spacing 3; tiles of K = 3 back to back)::
+
+    cycle     0    1    2    3    4    5    6    7    8    9    10
+    valid     1    1    1    1    1    1    0    0    0    0    0
+    last      0    0    1    0    0    1    0    0    0    0    0
+    a, b      k0   k1   k2   k0'  k1'  k2'
+    c_valid                                 1    1         1    1
+    c                                       C[1] C[0]      C'[1] C'[0]      (C[r]: row r)
+
+Control: the per-PE enable, clear, capture and shift signals each drive a whole accumulator or
+shadow register, so every PE has its own copy, registered next to it; the copies are marked
+``approxmac_replica`` (synth/synth.ys keeps Yosys from merging them back into one flip-flop per
+anti-diagonal, whose fanout would set the array's critical path).
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -40,6 +56,7 @@ from golden.params import ParameterError, check_choice, check_int
 from hdl.catalogue import get_unit
 
 PE_UNITS = ("bf16_mac", "mitch_bf16_mac", "int_mac", "mitch_mac")
+REPLICA = {"approxmac_replica": 1}     # a deliberate copy of a control flip-flop (see above)
 
 
 def module_name(rows, cols, pe_name):
@@ -47,7 +64,20 @@ def module_name(rows, cols, pe_name):
 
 
 class SystolicArray(wiring.Component):
-    """R x C output-stationary array of MAC PEs (see the module docstring for the protocol)."""
+    """R x C output-stationary array of MAC PEs (see the module docstring for the protocol).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size R x C, 1..16 each.
+    pe : str
+        The PE's unit, one of PE_UNITS; ``pe_params`` are its parameters.
+
+    Raises
+    ------
+    golden.params.ParameterError
+        A size out of range, an unknown PE or a bad PE parameter.
+    """
 
     def __init__(self, *, rows=4, cols=4, pe="int_mac", **pe_params):
         try:
@@ -63,6 +93,7 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols, self.pe, self.pe_params = rows, cols, pe, dict(pe_params)
         self.a_width, self.b_width = len(prototype.a), len(prototype.b)
         self.acc_width = len(prototype.acc)
+        self.pe_latency = prototype.latency          # 1 + pipeline + gate_zero
         self.pe_name = prototype.name
         self.name = module_name(rows, cols, prototype.name)
         super().__init__({
@@ -70,63 +101,94 @@ class SystolicArray(wiring.Component):
             "b": In(data.ArrayLayout(self.b_width, cols)),
             "valid": In(1),
             "last": In(1),
-            "c": Out(data.ArrayLayout(self.acc_width, rows * cols)),
+            "c": Out(data.ArrayLayout(self.acc_width, cols)),
             "c_valid": Out(1),
         })
 
     def latency(self):
-        """Cycles from a tile's last step to its c_valid."""
+        """Cycles from a tile's last step to its first row (r = R-1) on c."""
+        return self.rows + self.cols + self.pe_latency - 1
+
+    def tile_spacing(self):
+        """The fewest cycles between the last steps of two tiles (the drain length)."""
         return self.rows + self.cols - 1
 
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
 
+        def delayed(value, cycles, name, attrs=None):
+            for stage in range(cycles):
+                reg = Signal.like(value, name=f"{name}_d{stage + 1}", attrs=attrs)
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        def taps(value, count, name):
+            """value delayed 0, 1, ..., count cycles."""
+            out = [value]
+            for _ in range(count):
+                out.append(delayed(out[-1], 1, f"{name}{len(out) - 1}"))
+            return out
+
+        def replica(value, name):
+            """One PE's own registered copy of a control signal."""
+            return delayed(value, 1, name, attrs=REPLICA)
+
         # A tile's first step restarts the accumulators through the PEs' clr: it is the first
         # valid step after reset or after a step with last.
         first = Signal(init=1)
         with m.If(self.valid):
             m.d.sync += first.eq(self.last)
+        ends = Signal()
+        m.d.comb += ends.eq(self.valid & self.last)
+        # The control of input cycle t reaches PE (i, j) in cycle t + i + j (its operands' cycle).
+        en_at = taps(self.valid, rows + cols - 2, "en")
+        clr_at = taps(first, rows + cols - 2, "clr")
+        # A PE with register stages (pipeline, gate_zero) shows acc, and so all after it, later.
+        late = self.pe_latency - 1
+        end_at = taps(ends, 2 * rows + cols - 2 + late, "end")
 
-        def delayed(value, cycles, name):
-            for stage in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{stage + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        # West edge: row i sees A[i, k] (with the step's control) i cycles late.
-        west = [(delayed(self.a[i], i, f"a{i}_skew"), delayed(self.valid, i, f"en{i}_skew"),
-                 delayed(first, i, f"clr{i}_skew")) for i in range(rows)]
-        north = [delayed(self.b[j], j, f"b{j}_skew") for j in range(cols)]
-
-        accs = [[None] * cols for _ in range(rows)]
-        b_in = list(north)
+        # West edge: row i sees A[i, k] i cycles late; north edge: column j sees B[k, j] j late.
+        a_in = [delayed(self.a[i], i, f"a{i}_skew") for i in range(rows)]
+        b_in = [delayed(self.b[j], j, f"b{j}_skew") for j in range(cols)]
+        shadow = [[None] * cols for _ in range(rows)]
         for i in range(rows):
-            a_in, en_in, clr_in = west[i]
+            # Row i's shadow registers take the row above's on drain steps 1..i (edges
+            # T + R + C - 1 + s): the rows below have then moved on, the rows above are empty.
+            shifting = Signal(name=f"shift_row{i}") if i else None
+            if i:
+                m.d.comb += shifting.eq(Cat(end_at[rows + cols - 2 + late + s]
+                                            for s in range(1, i + 1)).any())
             for j in range(cols):
+                x = i + j
                 pe = self.pe_unit.build(**self.pe_params)
                 m.submodules[f"pe_{i}_{j}"] = pe
                 # The PE's MacSignature, seen from the array's side.
                 port = pe.signature.flip().create(path=(f"pe_{i}_{j}",))
                 connect(m, port, pe)
-                m.d.comb += [port.a.eq(a_in), port.b.eq(b_in[j]), port.en.eq(en_in),
-                             port.clr.eq(clr_in)]
-                accs[i][j] = port.acc
-                # Operands and control move one PE east / south per cycle.
+                en = self.valid if x == 0 else replica(en_at[x - 1], f"en_{i}_{j}")
+                clr = first if x == 0 else replica(clr_at[x - 1], f"clr_{i}_{j}")
+                m.d.comb += [port.a.eq(a_in[i]), port.b.eq(b_in[j]), port.en.eq(en),
+                             port.clr.eq(clr)]
+                # acc holds the finished tile in cycle T + x + 1 (+ late) only: copy it then.
+                capture = replica(end_at[x + late], f"capture_{i}_{j}")
+                shift = replica(shifting, f"shift_{i}_{j}") if i else None
+                shadow[i][j] = Signal(self.acc_width, name=f"shadow_{i}_{j}")
+                with m.If(capture):
+                    m.d.sync += shadow[i][j].eq(port.acc)
+                if i:
+                    with m.Elif(shift):
+                        m.d.sync += shadow[i][j].eq(shadow[i - 1][j])
+                # Operands move one PE east / south per cycle.
                 if j < cols - 1:
-                    a_in = delayed(a_in, 1, f"a_{i}_{j}_east")
-                    en_in = delayed(en_in, 1, f"en_{i}_{j}_east")
-                    clr_in = delayed(clr_in, 1, f"clr_{i}_{j}_east")
+                    a_in[i] = delayed(a_in[i], 1, f"a_{i}_{j}_east")
                 if i < rows - 1:
                     b_in[j] = delayed(b_in[j], 1, f"b_{i}_{j}_south")
 
-        # De-skew: PE(i, j) finishes i + j cycles after PE(0, 0); align all on the last one.
-        for i in range(rows):
-            for j in range(cols):
-                out = delayed(accs[i][j], (rows - 1 - i) + (cols - 1 - j), f"c_{i}_{j}")
-                m.d.comb += self.c[i * cols + j].eq(out)
-        done = Signal()
-        m.d.comb += done.eq(self.valid & self.last)
-        m.d.comb += self.c_valid.eq(delayed(done, rows + cols - 1, "done"))
+        for j in range(cols):
+            m.d.comb += self.c[j].eq(shadow[rows - 1][j])
+        # Rows leave in cycles T + R + C .. T + 2R + C - 1 (+ late).
+        drain = rows + cols - 1 + late
+        m.d.sync += self.c_valid.eq(Cat(end_at[drain + s] for s in range(rows)).any())
         return m

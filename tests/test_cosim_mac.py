@@ -186,6 +186,7 @@ def float_directed():
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 4, "variant": "trunc"}, 100),
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 2, "variant": "unbiased"}, 20),
     (MitchBf16Mac, "mitch_bf16_mac", {"w": 8, "variant": "trunc"}, 20),
+    pytest.param(Bf16Mac, "bf16_mac", {"pipeline": 1}, 20, marks=pytest.mark.slow),
 ])
 def test_float_mac(cls, unit, params, streams):
     """streams x 1000 random cycles (10^5 for the two main configurations) played back to back,
@@ -214,6 +215,9 @@ def int_draw(rng, shape, n, signed):
     (MitchMac, "mitch_mac", {"n": 8, "w": 8, "variant": "unbiased", "signed": "none",
                              "acc_width": 16}, 20),
     (MitchMac, "mitch_mac", {"n": 32, "w": 6, "variant": "trunc", "signed": "exact"}, 10),
+    (IntMac, "int_mac", {"n": 16, "pipeline": 1}, 20),
+    pytest.param(MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1",
+                                         "pipeline": 1}, 20, marks=pytest.mark.slow),
 ])
 def test_integer_mac(cls, unit, params, streams):
     """streams x 1000 random cycles (10^5 for the two main configurations) back to back; the
@@ -222,6 +226,32 @@ def test_integer_mac(cls, unit, params, streams):
     rng = np.random.default_rng(streams + n)
     a, b = int_draw(rng, (1000, streams), n, signed), int_draw(rng, (1000, streams), n, signed)
     assert play(cls, unit, params, a, b, *control(rng, 1000, streams)) == 1000 * streams
+
+
+@pytest.mark.parametrize("cls,unit,params", [
+    (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"}),
+    pytest.param(IntMac, "int_mac", {"n": 16, "pipeline": 1}, marks=pytest.mark.slow),
+    (Bf16Mac, "bf16_mac", {}),
+    pytest.param(MitchBf16Mac, "mitch_bf16_mac", {"w": 6, "variant": "trunc", "pipeline": 1},
+                 marks=pytest.mark.slow),
+])
+def test_zero_gated_mac(cls, unit, params):
+    """gate_zero=True gives the golden (ungated) results: 20 x 1000 cycles with 40 % zero-class
+    operands (0 and -1 for integers, +-0 and subnormals for bf16) among the usual draws."""
+    rng = np.random.default_rng(31)
+    shape = (1000, 20)
+    if unit.endswith("bf16_mac"):
+        draw = lambda: float_draw(rng, shape)                                    # noqa: E731
+        zeros = np.array([0x0000, 0x8000, 0x0001, 0x807F], np.uint16)
+    else:
+        signed = params.get("signed", "exact")
+        draw = lambda: int_draw(rng, shape, params["n"], signed)                 # noqa: E731
+        zeros = np.array([0, 0, -1])
+    a, b = (np.where(rng.random(shape) < 0.4, rng.choice(zeros, shape), draw()) for _ in range(2))
+    # The golden model of the gated MAC: the ungated arithmetic with one more register stage.
+    golden = {**params, "pipeline": params.get("pipeline", 0) + 1}
+    gated = lambda pipeline, **p: cls(gate_zero=True, pipeline=pipeline - 1, **p)  # noqa: E731
+    assert play(gated, unit, golden, a, b, *control(rng, *shape), tag="_zg") == 20_000
 
 
 def test_sequential_bench_reports_a_wrong_golden_value():

@@ -293,3 +293,51 @@ def test_mac_rejects_bad_parameters(unit, params, message):
     with pytest.raises(ParameterError, match=message):
         mac_spec(unit, **params)
 
+
+
+def pipelined_composition(a, b, en, clr, rst, mul, add, zero):
+    """The pipelined MAC on scalars: a stage register (p, en, clr) in front of the adder."""
+    acc, stage, out = zero, (zero, False, False), []
+    for x, y, e, c, r in zip(a, b, en, clr, rst):
+        if r:
+            acc, stage = zero, (zero, False, False)
+        else:
+            p, se, sc = stage
+            if se:
+                acc = add(zero if sc else acc, p)
+            stage = (mul(x, y), bool(e), bool(c))
+        out.append(acc)
+    return out
+
+
+@pytest.mark.parametrize("unit,params", [("int_mac", {"n": 8, "acc_width": 20}),
+                                         ("mitch_mac", {"n": 8, "w": 4, "signed": "c1"})])
+def test_pipelined_integer_mac_is_one_stage_later(unit, params):
+    rng = np.random.default_rng(17)
+    a, b, en, clr, rst = stream(rng, 3000, lambda s: rng.integers(-128, 128, s))
+    width = params.get("acc_width", 24)
+    wrap = lambda x: (x + 2 ** (width - 1)) % 2 ** width - 2 ** (width - 1)   # noqa: E731
+    spec = mac_spec(unit, **params)
+    mul = lambda x, y: int(spec.value(spec.mul(np.array([x]), np.array([y])))[0])  # noqa: E731
+    want = pipelined_composition(a.tolist(), b.tolist(), en, clr, rst, mul,
+                                 lambda x, y: wrap(x + y), 0)
+    got = mac_run(a, b, en, clr, rst, unit=unit, pipeline=1, **params)
+    assert [int(g) for g in got] == want
+    plain = mac_run(a, b, en, clr, np.zeros_like(rst), unit=unit, **params)
+    late = mac_run(a, b, en, clr, np.zeros_like(rst), unit=unit, pipeline=1, **params)
+    assert np.array_equal(late[1:], plain[:-1]) and late[0] == 0
+
+
+def test_pipelined_float_mac_is_one_stage_later():
+    rng = np.random.default_rng(18)
+    a, b, en, clr, rst = stream(rng, 3000, bf16_draw(rng))
+    want = pipelined_composition(a.tolist(), b.tolist(), en, clr, rst,
+                                 lambda x, y: bf16_mul(x, y), lambda x, y: fp32_add(x, y),
+                                 np.uint32(0))
+    got = mac_run(a, b, en, clr, rst, unit="bf16_mac", pipeline=1)
+    assert [int(g) for g in got] == [int(w) for w in want]
+    two = mac_run(a, b, en, clr, np.zeros_like(rst), unit="bf16_mac", pipeline=2)
+    one = mac_run(a, b, en, clr, np.zeros_like(rst), unit="bf16_mac", pipeline=1)
+    assert np.array_equal(two[1:], one[:-1]) and two[0] == 0
+    with pytest.raises(ParameterError, match="pipeline must be in 0..2"):
+        mac_run(a, b, en, clr, rst, unit="bf16_mac", pipeline=3)

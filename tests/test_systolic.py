@@ -16,6 +16,11 @@ PES = [
     ("mitch_mac", {"n": 8, "w": 4, "variant": "trunc", "signed": "c1"}),
     ("bf16_mac", {}),
     ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}),
+    ("int_mac", {"n": 8, "pipeline": 1}),
+    pytest.param("bf16_mac", {"pipeline": 1}, marks=pytest.mark.slow),
+    ("mitch_mac", {"n": 8, "w": 4, "variant": "trunc", "signed": "c1", "gate_zero": True}),
+    pytest.param("mitch_bf16_mac", {"w": 6, "variant": "trunc", "gate_zero": True, "pipeline": 1},
+                 marks=pytest.mark.slow),
 ]
 
 
@@ -56,9 +61,11 @@ def test_verilog_lint_clean(tmp_path, pe, params):
 
 
 def schedule_for(rng, rows, cols, pe, params, specials):
+    zeros = 0.4 if params.get("gate_zero") else 0.0
+
     def tile(K):
-        return ("tile", stim.random_operands(rng, (rows, K), pe, params, specials),
-                stim.random_operands(rng, (K, cols), pe, params, specials))
+        return ("tile", stim.random_operands(rng, (rows, K), pe, params, specials, zeros),
+                stim.random_operands(rng, (K, cols), pe, params, specials, zeros))
     events = [tile(K) for K in (5, 1, 3, 1, 1, 8, 2)]            # back to back, K = 1 included
     events += [("gap", 3), tile(4), ("gap", 1), tile(1)]
     partial = tile(6)
@@ -72,13 +79,15 @@ def schedule_for(rng, rows, cols, pe, params, specials):
 @pytest.mark.parametrize("pe,params", PES)
 def test_cosim_tiles_back_to_back(pe, params):
     rows, cols = 4, 4
-    rng = np.random.default_rng(sum(map(ord, pe)))
+    rng = np.random.default_rng(sum(map(ord, pe)) + params.get("pipeline", 0)
+                                + 2 * params.get("gate_zero", False))
     specials = 0.1 if pe in stim.FLOAT_PES else 0.0
     schedule = schedule_for(rng, rows, cols, pe, params, specials)
     inputs, cycle, c = stim.build(schedule, rows=rows, cols=cols, pe=pe, pe_params=params)
     unit = SystolicArray(rows=rows, cols=cols, pe=pe, **params)
+    assert unit.latency() == rows + cols + params.get("pipeline", 0) + params.get("gate_zero", 0)
     checked = run_cosim(unit, "systolic", inputs=inputs, expected={"cycle": cycle, "c": c})
-    assert checked == 1 + len(cycle) * (1 + rows * cols)
+    assert checked == 1 + len(cycle) * (1 + cols) and len(cycle) > 40 * rows
 
 
 @pytest.mark.cosim
@@ -95,25 +104,47 @@ def test_cosim_catches_a_wrong_cycle():
 
 @pytest.mark.cosim
 def test_steady_state_throughput_and_utilization(capsys):
-    """Tiles of K steps back to back: one tile out every K cycles, every PE busy every cycle."""
-    rows, cols, K, tiles = 4, 4, 8, 12
+    """Tiles of K = R + C - 1 steps (the spacing rule's least K) back to back: one tile out every
+    K cycles, every PE busy every cycle, each tile's R rows in R consecutive cycles."""
+    rows, cols, tiles = 4, 4, 12
     rng = np.random.default_rng(9)
     pe, params = "int_mac", {"n": 8}
+    unit = SystolicArray(rows=rows, cols=cols, pe=pe, **params)
+    K = unit.tile_spacing()
     schedule = [("tile", stim.random_operands(rng, (rows, K), pe, params),
                  stim.random_operands(rng, (K, cols), pe, params)) for _ in range(tiles)]
     inputs, cycle, c = stim.build(schedule, rows=rows, cols=cols, pe=pe, pe_params=params)
-    run_cosim(SystolicArray(rows=rows, cols=cols, pe=pe, **params), "systolic", inputs=inputs,
-              expected={"cycle": cycle, "c": c}, tag="_throughput")
-    # The bench checked every tile's edge exactly; from those edges:
-    spacing = np.diff(cycle)
-    assert (spacing == K).all()                       # one K-step tile leaves every K cycles
-    run_cycles = int(cycle[-1]) + 1                  # cycle 1 (after the reset) .. the one showing the last tile
+    assert inputs["valid"][1:1 + tiles * K].all()     # no idle cycle was needed
+    run_cosim(unit, "systolic", inputs=inputs, expected={"cycle": cycle, "c": c}, tag="_throughput")
+    # The bench checked every row's edge exactly; from those edges:
+    first_rows = cycle[::rows]
+    assert (np.diff(first_rows) == K).all()           # one K-step tile leaves every K cycles
+    assert (np.diff(cycle.reshape(tiles, rows), axis=1) == 1).all()
+    assert first_rows[0] == K + unit.latency() - 1     # last step of tile 0 in cycle K
+    run_cycles = int(cycle[-1]) + 1           # cycle 1 (after the reset) .. the one showing the last row
     utilization = tiles * K * rows * cols / (rows * cols * run_cycles)
     with capsys.disabled():
-        print(f"\n4x4 int_mac array, {tiles} tiles of K={K} back to back: {spacing.mean():.1f} cycles "
-              f"per tile, latency {rows + cols - 1} cycles after the last step, PE utilization "
-              f"{utilization:.3f} over {run_cycles} cycles (fill and drain included)")
-    assert run_cycles == tiles * K + rows + cols - 1
+        print(f"\n4x4 int_mac array, {tiles} tiles of K={K} back to back: "
+              f"{np.diff(first_rows).mean():.1f} cycles per tile, first row {unit.latency()} cycles "
+              f"after the last step, PE utilization {utilization:.3f} over {run_cycles} cycles "
+              f"(fill and drain included)")
+    assert run_cycles == tiles * K + rows + cols + rows - 1
+
+
+@pytest.mark.cosim
+def test_short_tiles_wait_for_the_drain():
+    """Below the spacing rule the stimulus inserts idle cycles; with them, K = 1 tiles are exact."""
+    rows, cols = 3, 2
+    rng = np.random.default_rng(4)
+    pe, params = "mitch_mac", {"n": 8, "w": 4, "variant": "trunc", "signed": "c1"}
+    schedule = [("tile", stim.random_operands(rng, (rows, K), pe, params),
+                 stim.random_operands(rng, (K, cols), pe, params)) for K in (1, 1, 2, 4, 1)]
+    inputs, cycle, c = stim.build(schedule, rows=rows, cols=cols, pe=pe, pe_params=params)
+    lasts = np.flatnonzero(inputs["last"])
+    assert (np.diff(lasts) == rows + cols - 1).all()
+    unit = SystolicArray(rows=rows, cols=cols, pe=pe, **params)
+    assert run_cosim(unit, "systolic", inputs=inputs, expected={"cycle": cycle, "c": c},
+                     tag="_short") == 1 + 5 * rows * (1 + cols)
 
 
 def test_cli_writes_the_array(tmp_path):

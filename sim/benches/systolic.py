@@ -1,13 +1,13 @@
-"""cocotb bench for hdl.systolic.SystolicArray: tiles in, finished tiles out, cycle-exact.
+"""cocotb bench for hdl.systolic.SystolicArray: tiles in, rows of finished tiles out, cycle-exact.
 
 The .npz (written by the pytest side, sim/systolic_stimulus.py) holds per-cycle inputs
 ``in_a`` (T, R), ``in_b`` (T, C), ``in_valid``, ``in_last``, ``in_rst`` (T,) and the expected
-outputs ``out_cycle`` (tiles,) -- the rising-edge index after which c_valid shows the tile -- and
-``out_c`` (tiles, R*C) from golden.systolic.matmul.
+outputs ``out_cycle`` (rows,) -- the rising-edge index after which c_valid shows a row of a
+finished tile -- and ``out_c`` (rows, C) from golden.systolic.matmul.
 
 driver      packs cycle i's a[i], b[j] into the array ports before rising edge i
 monitor     after each rising edge, records (edge, c) whenever c_valid is high
-scoreboard  the recorded tiles must equal the expected ones: same count, order, edge, bits
+scoreboard  the recorded rows must equal the expected ones: same count, order, edge, bits
 """
 
 import os
@@ -48,15 +48,15 @@ class ArrayDriver:
         self.dut.rst.value = self.rst[i]
 
 
-class TileMonitor:
+class RowMonitor:
     def __init__(self, dut, count):
         self.dut, self.count = dut, count
         self.width = len(dut.c) // count
-        self.tiles = []
+        self.rows = []
 
     def sample(self, edge):
         if int(self.dut.c_valid.value):
-            self.tiles.append((edge, unpack(int(self.dut.c.value), self.width, self.count)))
+            self.rows.append((edge, unpack(int(self.dut.c.value), self.width, self.count)))
 
 
 @cocotb.test()
@@ -64,7 +64,7 @@ async def tiles_match_golden(dut):
     data = np.load(os.environ["APPROXMAC_VECTORS"])
     cycles = data["in_valid"].shape[0]
     count = data["out_c"].shape[1]
-    driver, monitor = ArrayDriver(dut, data), TileMonitor(dut, count)
+    driver, monitor = ArrayDriver(dut, data), RowMonitor(dut, count)
     mask = (1 << monitor.width) - 1
     want = [(int(e), [int(v) & mask for v in c]) for e, c in zip(data["out_cycle"], data["out_c"])]
 
@@ -77,9 +77,9 @@ async def tiles_match_golden(dut):
             driver.drive(i + 1)
 
     board = Scoreboard(dut._log)
-    board.compare(-1, "tile count", len(monitor.tiles), len(want), "")
-    for n, ((edge, got), (want_edge, want_c)) in enumerate(zip(monitor.tiles, want)):
-        board.compare(n, "c_valid edge", edge, want_edge, f"tile {n}")
+    board.compare(-1, "row count", len(monitor.rows), len(want), "")
+    for n, ((edge, got), (want_edge, want_c)) in enumerate(zip(monitor.rows, want)):
+        board.compare(n, "c_valid edge", edge, want_edge, f"row {n}")
         for k, (g, w) in enumerate(zip(got, want_c)):
-            board.compare(n, f"c[{k}]", g, w, f"tile {n}")
+            board.compare(n, f"c[{k}]", g, w, f"row {n}")
     board.report()

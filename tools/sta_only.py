@@ -1,0 +1,67 @@
+"""Critical path of a catalogued unit: the cost flow's Yosys and OpenSTA steps (synth/synth.ys,
+synth/sta.tcl, OSU018) without the gate-level simulation, for quick timing comparisons.
+
+    PYTHONPATH=. python tools/sta_only.py systolic rows=4 cols=4 pe=int_mac n=16
+    PYTHONPATH=. python tools/sta_only.py int_mac n=16 --driven
+
+Prints {"module", "area", "delay_ns"}; writes build/sta/<module>/ (timing.rpt: the critical path
+and each path class). ``--driven`` also times the unit with every data input driven by a
+DFFPOSX1 Q pin (``driven_delay_ns``): a unit inside a design is fed by flip-flops, while the
+flow's ideal input ports have no drive delay.
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hdl.catalogue import get_unit
+from hdl.export import write_verilog
+from synth import flow, liberty
+
+DRIVEN = """read_liberty cells.lib
+read_verilog netlist.v
+link_design {top}
+create_clock -name clk -period 1000 [get_ports clk]
+set data_inputs [delete_from_list [all_inputs] [get_ports clk]]
+set_input_delay 0 -clock clk $data_inputs
+set_false_path -from [get_ports rst]
+set_output_delay 0 -clock clk [all_outputs]
+set_input_transition 0.1 [all_inputs]
+set_driving_cell -lib_cell DFFPOSX1 -pin Q $data_inputs
+puts "worst_slack_ns [worst_slack -max]"
+"""
+
+
+def sta_only(unit_name, params, root="build/sta", driven=False):
+    comp = get_unit(unit_name).build(**params)
+    work = Path(root) / comp.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copy(write_verilog(comp, work), work / "design.v")
+    (work / f"{comp.name}.v").unlink()
+    shutil.copy(liberty.DEFAULT_LIBERTY, work / "cells.lib")
+    for script in ("synth.ys", "sta.tcl"):
+        shutil.copy(flow.HERE / script, work / script)
+    area = flow.run_yosys(work)
+    slack, timing, _, _ = flow.run_sta(work, top=comp.name, clock_ns=1000.0, clock_port="clk",
+                                       power=False)
+    (work / "timing.rpt").write_text(timing)
+    out = {"module": comp.name, "area": area, "delay_ns": round(1000.0 - slack, 4)}
+    if driven:
+        (work / "driven.tcl").write_text(DRIVEN.format(top=comp.name))
+        text = subprocess.run(["sta", "-no_splash", "-exit", "driven.tcl"], cwd=work,
+                              capture_output=True, text=True, check=True).stdout
+        slack = float(text.split("worst_slack_ns")[1].split()[0])
+        out["driven_delay_ns"] = round(1000.0 - slack, 4)
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--driven"]
+    params = {}
+    for kv in args[1:]:
+        k, v = kv.split("=")
+        params[k] = int(v) if v.lstrip("-").isdigit() else v
+    sta_only(args[0], params, driven="--driven" in sys.argv)
