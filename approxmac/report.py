@@ -77,7 +77,7 @@ ARRAY_BASELINE = "systolic rows=4 cols=4 pe=bf16_mac"
 CLAIM_PAIRS = ("mitch_mac n=16 w=6 signed=c1", "mitch_bf16_mac w=6")
 
 
-def _run_one(entry, stream, vectors, out_root):
+def _run_one(entry, stream, vectors, out_root, liberty=None):
     """Worker: (status, entry, stream, record or message, details)."""
     from synth.flow import synth_unit
     if entry.unit not in UNITS:
@@ -86,22 +86,34 @@ def _run_one(entry, stream, vectors, out_root):
         if entry.max_vectors:
             vectors = min(vectors, entry.max_vectors)
         record = synth_unit(entry.unit, entry.params, stream=stream, vectors=vectors,
-                            out_root=Path(out_root) / stream,
-                            progress=lambda msg: print(f"  {msg} [{stream}]", flush=True))
+                            out_root=Path(out_root) / stream, liberty=liberty,
+                            progress=lambda msg: print(f"  {msg} [{stream}, {liberty}]",
+                                                       flush=True))
     except ParameterError as e:
         return ("skipped", entry, stream, f"{entry.label}: {e}", None)
     except Exception as e:  # a tool failure is reported, not hidden; the other runs go on
         return ("failed", entry, stream, f"{entry.label}: {e}\n{traceback.format_exc(limit=3)}",
                 None)
-    details = json.loads((Path(out_root) / stream / record["module"] / "details.json").read_text())
+    details = json.loads((Path(out_root) / stream / record["liberty"]["name"] / record["module"]
+                          / "details.json").read_text())
     return ("ok", entry, stream, record, details)
 
 
 def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", "uniform"),
-               entries=DEFAULT_SET):
-    """Run the default set and write costs.json, REPORT.md and the plots. Returns 0, or 1 when
-    a run failed (skipped entries are not failures)."""
+               entries=DEFAULT_SET, liberties=(None,)):
+    """Run the default set on every library and write costs.json, REPORT.md and the plots.
+    Returns 0, or 1 when a run failed (skipped entries are not failures).
+
+    ``liberties``: built-in names or Liberty files (None: the default library); REPORT.md has one
+    part per library, and the plots of every library after the first carry its name."""
+    from synth import libraries
     from synth.streams import make_stream, operand_format
+    specs = [libraries.resolve(lib) for lib in liberties]   # bad names fail before any run
+    for spec in specs:
+        libraries.build(spec)
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"liberty: each library once, got {', '.join(names)}")
     for stream in streams:        # reject a bad stream before any tool runs
         make_stream(stream, operand_format("int_mac", {"n": 8}), 1)
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
@@ -111,26 +123,39 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
         raise ParameterError(f"jobs must be at least 1, got {jobs}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(e, s) for s in streams for e in entries if s == streams[0] or not e.first_stream_only]
-    print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams), "
-          f"{vectors} vectors each, {jobs} in parallel", flush=True)
+    tasks = [(e, s, lib) for lib in names for s in streams for e in entries
+             if s == streams[0] or not e.first_stream_only]
+    print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams, "
+          f"{len(names)} libraries), {vectors} vectors each, {jobs} in parallel", flush=True)
     outcomes = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_run_one, e, s, vectors, out_dir / "synth") for e, s in tasks]
+        # A user's library travels by path, a built-in one by name.
+        given = {spec.name: spec.name if spec.name in libraries.BUILTIN else str(spec.path)
+                 for spec in specs}
+        futures = {pool.submit(_run_one, e, s, vectors, out_dir / "synth", given[lib]): lib
+                   for e, s, lib in tasks}
         for done, future in enumerate(as_completed(futures), 1):
             status, entry, stream, payload, details = future.result()
-            outcomes.append((status, entry, stream, payload, details))
+            lib = futures[future]
+            outcomes.append((status, entry, stream, payload, details, lib))
             note = "" if status == "ok" else f": {payload.splitlines()[0]}"
-            print(f"[{done}/{len(tasks)}] {status} {entry.label} ({stream}){note}", flush=True)
+            print(f"[{done}/{len(tasks)}] {status} {entry.label} ({stream}, {lib}){note}",
+                  flush=True)
 
-    order = {(e.label, s): i for i, (e, s) in enumerate(tasks)}
-    outcomes.sort(key=lambda o: order[(o[1].label, o[2])])
-    results = [o for o in outcomes if o[0] == "ok"]
-    # costs.json: the list of result records (plus the report's label), in default-set order.
-    costs = [dict(r[3], label=r[1].label) for r in results]
+    order = {(e.label, s, lib): i for i, (e, s, lib) in enumerate(tasks)}
+    outcomes.sort(key=lambda o: order[(o[1].label, o[2], o[5])])
+    # costs.json: the list of result records (plus the report's label), in default-set order,
+    # library by library.
+    costs = [dict(o[3], label=o[1].label) for o in outcomes if o[0] == "ok"]
     (out_dir / "costs.json").write_text(json.dumps(costs, indent=2, sort_keys=True) + "\n")
-    (out_dir / "REPORT.md").write_text(render_markdown(results, outcomes, streams, vectors))
-    plots = write_plots(results, streams, out_dir)
+    parts, plots = [], []
+    for k, lib in enumerate(names):
+        mine = [o[:5] for o in outcomes if o[5] == lib]
+        results = [o for o in mine if o[0] == "ok"]
+        suffix = "" if k == 0 else f"_{lib}"
+        parts.append(render_markdown(results, mine, streams, vectors, suffix=suffix))
+        plots += write_plots(results, streams, out_dir, suffix=suffix)
+    (out_dir / "REPORT.md").write_text("\n".join(parts))
     attach_accuracy(out_dir)
     print(f"wrote {out_dir / 'costs.json'}, {out_dir / 'REPORT.md'}, "
           + ", ".join(str(p) for p in plots))
@@ -181,11 +206,13 @@ def _index(results):
     return {(r[1].label, r[2]): r[3] for r in results}
 
 
-def render_markdown(results, outcomes, streams, vectors):
+def render_markdown(results, outcomes, streams, vectors, suffix=""):
     by = _index(results)
     tools = results[0][3]["tools"] if results else {}
-    lib = results[0][3]["liberty"] if results else "?"
-    lines = ["# approxmac cost report", "",
+    info = results[0][3]["liberty"] if results else {"name": "?", "corner": "?", "sha256": "?"}
+    lib = info["name"]
+    lines = [f"# approxmac cost report: library `{lib}`", "",
+             f"Library `{lib}`, corner `{info['corner']}`, sha256 `{info['sha256']}`.", "",
              f"Produced by `approxmac report` (`make report`): every unit of the default set "
              f"synthesized with Yosys to the `{lib}` standard cells, timed with OpenSTA, and "
              f"simulated at gate level with delays over {vectors} operations of each operand "
@@ -227,8 +254,8 @@ def render_markdown(results, outcomes, streams, vectors):
         lines += ["## Not measured", ""]
         lines += [f"* {o[1].label} ({o[2]}): {o[0]} — {o[3].splitlines()[0]}" for o in skipped]
         lines.append("")
-    lines += ["## Plots", "", "![energy and area vs w](energy_area_vs_w.png)", "",
-              "![energy per operation by unit and stream](energy_by_unit.png)", ""]
+    lines += ["## Plots", "", f"![energy and area vs w](energy_area_vs_w{suffix}.png)", "",
+              f"![energy per operation by unit and stream](energy_by_unit{suffix}.png)", ""]
     return "\n".join(lines)
 
 
@@ -306,7 +333,7 @@ def crosscheck_section(results):
     return lines
 
 
-def write_plots(results, streams, out_dir):
+def write_plots(results, streams, out_dir, suffix=""):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -334,7 +361,7 @@ def write_plots(results, streams, out_dir):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    first = out_dir / "energy_area_vs_w.png"
+    first = out_dir / f"energy_area_vs_w{suffix}.png"
     fig.savefig(first, dpi=110, metadata={"Software": None})
     plt.close(fig)
 
@@ -355,7 +382,7 @@ def write_plots(results, streams, out_dir):
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    second = out_dir / "energy_by_unit.png"
+    second = out_dir / f"energy_by_unit{suffix}.png"
     fig.savefig(second, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return [first, second]

@@ -43,7 +43,7 @@ from hdl.catalogue import get_unit
 from golden.params import ParameterError
 from hdl.export import write_verilog
 
-from . import energy, gatesim, liberty, netlist as netlist_mod, streams
+from . import energy, gatesim, libraries, netlist as netlist_mod, streams
 
 HERE = Path(__file__).resolve().parent
 RESET_CYCLES = 2
@@ -220,10 +220,14 @@ def _round(x):
 
 
 def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=None, seed=2022,
-               out_root="build/synth", progress=None, keep_vcd=False):
-    """Run the whole flow for one unit and return its result record (also in result.json)."""
+               out_root="build/synth", progress=None, keep_vcd=False, liberty=None):
+    """Run the whole flow for one unit and return its result record (also in result.json).
+
+    ``liberty``: a built-in library name (synth.libraries.BUILTIN) or a Liberty file; None is
+    the default library. Results land in ``<out_root>/<library name>/<module>/``."""
     say = progress or (lambda msg: None)
     unit = get_unit(unit_name)
+    spec = libraries.resolve(liberty)
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
         raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
     if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
@@ -245,7 +249,8 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
         fmt = streams.operand_format(unit.name, values)
         a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
     module = component.name
-    out_root = Path(out_root)
+    built = libraries.build(spec)
+    out_root = Path(out_root) / spec.name
     final = out_root / module
     work = out_root / f".{module}.tmp{os.getpid()}"
     created = [d for d in [out_root, *out_root.parents] if not d.exists()]
@@ -253,7 +258,7 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     work.mkdir(parents=True)
     try:
         record, details = _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns,
-                                seed, work, say, keep_vcd)
+                                seed, work, say, keep_vcd, built)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for d in created:          # leave no empty folders behind either
@@ -268,12 +273,20 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     return record
 
 
-def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say, keep_vcd):
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)
+
+
+def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say, keep_vcd,
+          built):
     module = component.name
-    lib = liberty.load_library(liberty.DEFAULT_LIBERTY)
+    lib = built.library()
     shutil.copy(write_verilog(component, work), work / "design.v")
     (work / f"{module}.v").unlink()
-    shutil.copy(liberty.DEFAULT_LIBERTY, work / "cells.lib")
+    _link_or_copy(built.lib, work / "cells.lib")
     for script in ("synth.ys", "sta.tcl"):
         shutil.copy(HERE / script, work / script)
 
@@ -304,7 +317,7 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
 
     t = time.perf_counter()
     act = gatesim.simulate(nl, work, steps, period_ns=clock_ns, first=first,
-                           netlist_v=work / "netlist.v", cell_models=liberty.DEFAULT_CELL_MODELS,
+                           netlist_v=work / "netlist.v", cell_models=built.models,
                            clock=clock, sdf="delays.sdf", vcd=keep_vcd)
     say(f"[{module}] gate-level simulation: {vectors} x {stream} vectors, "
         f"{sum(act.rises.values()) + sum(act.falls.values())} toggles, settled within "
@@ -327,7 +340,7 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
         "stream": stream, "vectors": vectors,
         "dynamic_pj_per_op": _round(e.dynamic_pj), "leakage_pj_per_op": _round(e.leakage_pj),
         "energy_pj_per_op": _round(e.total_pj), "sta_vectorless_pj_per_op": _round(sta_pj),
-        "tools": tool_versions(), "liberty": lib.name}
+        "tools": tool_versions(), "liberty": built.record()}
     assert tuple(sorted(record)) == tuple(sorted(RESULT_FIELDS))
     details = {
         "operand_format": fmt.label, "seed": seed, "measured_ops": act.ops * macs_per_step,
@@ -336,6 +349,6 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
         "switching_pj_per_op": _round(e.switching_pj), "internal_pj_per_op": _round(e.internal_pj),
         "toggles_per_op": _round(e.toggles_per_op), "settle_ns": _round(act.settle_ns),
         "sta_power_w": {k: _round(v) for k, v in sta_power.items()},
-        "sta_worst_slack_ns": _round(slack), "liberty_path": lib.path,
+        "sta_worst_slack_ns": _round(slack), "liberty_path": str(built.spec.path),
         "supply_v": lib.voltage}
     return record, details

@@ -13,7 +13,11 @@ from golden.mitchell import mitch_mul
 from golden.params import ParameterError
 from synth import energy, gatesim, streams
 from synth.flow import RESULT_FIELDS, synth_unit
-from synth.liberty import load_library
+from synth import libraries
+
+
+def load_library():
+    return libraries.build(libraries.resolve("osu018")).library()
 from synth.netlist import read_netlist
 
 
@@ -109,7 +113,7 @@ def _rows(path):
 def test_synth_combinational_end_to_end(tmp_path):
     record = synth_unit("mitch_mul", {"n": 4, "w": 2}, stream="uniform", vectors=150,
                         out_root=tmp_path)
-    out = tmp_path / "mitch_mul_n4_w2_trunc_none"
+    out = tmp_path / "osu018" / "mitch_mul_n4_w2_trunc_none"
     assert sorted(record) == sorted(RESULT_FIELDS)
     assert json.loads((out / "result.json").read_text()) == record
     for name in ("netlist.v", "stat.txt", "timing.rpt", "power.rpt", "delays.sdf", "toggles.txt"):
@@ -121,7 +125,9 @@ def test_synth_combinational_end_to_end(tmp_path):
     assert 0 < record["delay_ns"] <= record["clock_ns"]
     assert record["energy_pj_per_op"] == pytest.approx(
         record["dynamic_pj_per_op"] + record["leakage_pj_per_op"], rel=1e-5)
-    assert record["sta_vectorless_pj_per_op"] > 0 and record["liberty"] == "osu018_stdcells"
+    assert record["sta_vectorless_pj_per_op"] > 0 and record["liberty"] == {
+        "name": "osu018", "corner": "typical",
+        "sha256": libraries.resolve("osu018").sha256}
     # The gate-level netlist computes golden's products, with delays, for every vector.
     a = np.array([int(x, 16) for x in _rows(out / "in_a.hex")])
     b = np.array([int(x, 16) for x in _rows(out / "in_b.hex")])
@@ -145,7 +151,7 @@ def test_synth_combinational_end_to_end(tmp_path):
 def test_synth_sequential_end_to_end(tmp_path):
     record = synth_unit("mitch_mul", {"n": 4, "w": 3, "signed": "c1", "registered": True},
                         stream="cnn", vectors=100, out_root=tmp_path)
-    out = tmp_path / record["module"]
+    out = tmp_path / "osu018" / record["module"]
     assert record["module"] == "mitch_mul_n4_w3_trunc_c1_reg"
     timing = (out / "timing.rpt").read_text()
     assert "=== input to register" in timing and "=== register to output" in timing
@@ -190,7 +196,7 @@ def test_cli_synth_writes_result(tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["module"] == "mitch_mul_n4_w2_trunc_none"
     assert "gate-level simulation" in captured.err           # progress on stderr
-    assert (tmp_path / "mitch_mul_n4_w2_trunc_none" / "result.json").exists()
+    assert (tmp_path / "osu018" / "mitch_mul_n4_w2_trunc_none" / "result.json").exists()
 
 
 # ---------------------------------------------------------------- the report
@@ -222,7 +228,7 @@ def test_synth_systolic_array_prices_per_mac_and_computes_golden(tmp_path):
     from golden.systolic import matmul
     record = synth_unit("systolic", {"rows": 2, "cols": 2, "pe": "int_mac", "n": 4}, stream="uniform",
                         vectors=70, out_root=tmp_path)
-    out = tmp_path / record["module"]
+    out = tmp_path / "osu018" / record["module"]
     assert record["module"] == "systolic_r2_c2_int_mac_n4_acc16"
     details = json.loads((out / "details.json").read_text())
     assert details["ops_per_period"] == 4 and details["measured_ops"] == 4 * 70
