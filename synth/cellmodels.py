@@ -59,11 +59,13 @@ def to_verilog(function, rename=lambda name: name):
 
     def take():
         nonlocal pos
+        if pos >= len(toks):
+            raise FunctionSyntaxError(f"{function!r} ends too early")
         pos += 1
         return toks[pos - 1]
 
     def primary():
-        kind, val = take() if pos < len(toks) else (None, None)
+        kind, val = take()
         if kind == "op" and val == "!":
             return f"(~{primary()})"
         if kind == "op" and val == "(":
