@@ -65,6 +65,7 @@ def cmd_synth(args):
     record = synth_unit(unit.name, unit_params(args, unit), stream=args.stream,
                         vectors=args.vectors, clock_ns=args.clock_ns, seed=args.seed,
                         out_root=args.output, keep_vcd=args.keep_vcd, liberty=args.liberty,
+                        cache=not args.no_cache,
                         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(record, indent=2, sort_keys=True))
 
@@ -74,7 +75,7 @@ def cmd_report(args):
     libs = [name for item in (args.liberty or [None]) for name in
             (item.split(",") if item else [None])]
     return run_report(out_dir=args.output, vectors=args.vectors, jobs=args.jobs,
-                      streams=args.streams.split(","), liberties=libs)
+                      streams=args.streams.split(","), liberties=libs, cache=not args.no_cache)
 
 
 def cmd_accuracy(args):
@@ -120,6 +121,8 @@ def build_parser():
                        help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
         p.add_argument("--seed", type=int, default=2022, help="stream seed")
         p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
+        p.add_argument("--no-cache", action="store_true",
+                       help="recompute even when a cached result has the same inputs")
         p.add_argument("--liberty", default=None,
                        help="cell library: osu018 (default), sky130hd or a Liberty file")
         p.add_argument("-o", "--output", default="build/synth",
@@ -130,6 +133,8 @@ def build_parser():
     report.add_argument("--vectors", type=int, default=2000, help="measured operations per run")
     report.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores, max 2)")
     report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
+    report.add_argument("--no-cache", action="store_true",
+                        help="recompute every result (and replace the cached ones)")
     report.add_argument("--liberty", action="append",
                         help="cell library (repeatable or comma-separated): osu018 (default), "
                              "sky130hd or a Liberty file")

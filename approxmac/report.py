@@ -77,7 +77,7 @@ ARRAY_BASELINE = "systolic rows=4 cols=4 pe=bf16_mac"
 CLAIM_PAIRS = ("mitch_mac n=16 w=6 signed=c1", "mitch_bf16_mac w=6")
 
 
-def _run_one(entry, stream, vectors, out_root, liberty=None):
+def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True):
     """Worker: (status, entry, stream, record or message, details)."""
     from synth.flow import synth_unit
     if entry.unit not in UNITS:
@@ -86,7 +86,7 @@ def _run_one(entry, stream, vectors, out_root, liberty=None):
         if entry.max_vectors:
             vectors = min(vectors, entry.max_vectors)
         record = synth_unit(entry.unit, entry.params, stream=stream, vectors=vectors,
-                            out_root=Path(out_root) / stream, liberty=liberty,
+                            out_root=Path(out_root) / stream, liberty=liberty, cache=cache,
                             progress=lambda msg: print(f"  {msg} [{stream}, {liberty}]",
                                                        flush=True))
     except ParameterError as e:
@@ -100,7 +100,7 @@ def _run_one(entry, stream, vectors, out_root, liberty=None):
 
 
 def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", "uniform"),
-               entries=DEFAULT_SET, liberties=(None,)):
+               entries=DEFAULT_SET, liberties=(None,), cache=True):
     """Run the default set on every library and write costs.json, REPORT.md and the plots.
     Returns 0, or 1 when a run failed (skipped entries are not failures).
 
@@ -132,7 +132,7 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
         # A user's library travels by path, a built-in one by name.
         given = {spec.name: spec.name if spec.name in libraries.BUILTIN else str(spec.path)
                  for spec in specs}
-        futures = {pool.submit(_run_one, e, s, vectors, out_dir / "synth", given[lib]): lib
+        futures = {pool.submit(_run_one, e, s, vectors, out_dir / "synth", given[lib], cache): lib
                    for e, s, lib in tasks}
         for done, future in enumerate(as_completed(futures), 1):
             status, entry, stream, payload, details = future.result()

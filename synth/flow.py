@@ -41,9 +41,9 @@ import numpy as np
 
 from hdl.catalogue import get_unit
 from golden.params import ParameterError
-from hdl.export import write_verilog
+from hdl.export import to_verilog
 
-from . import energy, gatesim, libraries, netlist as netlist_mod, streams
+from . import cache as result_cache, energy, gatesim, libraries, netlist as netlist_mod, streams
 
 HERE = Path(__file__).resolve().parent
 RESET_CYCLES = 2
@@ -220,11 +220,13 @@ def _round(x):
 
 
 def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=None, seed=2022,
-               out_root="build/synth", progress=None, keep_vcd=False, liberty=None):
+               out_root="build/synth", progress=None, keep_vcd=False, liberty=None, cache=True):
     """Run the whole flow for one unit and return its result record (also in result.json).
 
     ``liberty``: a built-in library name (synth.libraries.BUILTIN) or a Liberty file; None is
-    the default library. Results land in ``<out_root>/<library name>/<module>/``."""
+    the default library. Results land in ``<out_root>/<library name>/<module>/``. With
+    ``cache``, a result whose every input is unchanged is copied from the cache
+    (synth/cache.py) instead of recomputed; ``cache=False`` recomputes and replaces it."""
     say = progress or (lambda msg: None)
     unit = get_unit(unit_name)
     spec = libraries.resolve(liberty)
@@ -250,15 +252,29 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
         a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
     module = component.name
     built = libraries.build(spec)
+    design = to_verilog(component)
     out_root = Path(out_root) / spec.name
     final = out_root / module
+    parts = {"design": result_cache.digest(design), "module": module, "unit": unit.name,
+             "params": values, "library": built.folder.name, "liberty": built.record(),
+             "recipe": "default", "stream": stream, "a": result_cache.digest(a),
+             "b": result_cache.digest(b), "vectors": vectors, "seed": seed,
+             "clock_ns": clock_ns, "keep_vcd": keep_vcd, "flow": result_cache.flow_digest(),
+             "tools": tool_versions()}
+    key = result_cache.result_key(**parts)
+    hit = result_cache.lookup(key) if cache else None
+    if hit is not None:
+        out_root.mkdir(parents=True, exist_ok=True)
+        result_cache.restore(hit, final)
+        say(f"[{module}] cached result {key[:12]} -> {final}/result.json")
+        return json.loads((final / "result.json").read_text())
     work = out_root / f".{module}.tmp{os.getpid()}"
     created = [d for d in [out_root, *out_root.parents] if not d.exists()]
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        record, details = _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns,
-                                seed, work, say, keep_vcd, built)
+        record, details = _flow(design, module, unit, values, fmt, a, b, stream, vectors,
+                                clock_ns, seed, work, say, keep_vcd, built)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for d in created:          # leave no empty folders behind either
@@ -269,6 +285,7 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     (work / "details.json").write_text(json.dumps(details, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
+    result_cache.store(key, final, parts)
     say(f"[{module}] wrote {final}/result.json")
     return record
 
@@ -280,12 +297,10 @@ def _link_or_copy(src, dst):
         shutil.copy(src, dst)
 
 
-def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say, keep_vcd,
-          built):
-    module = component.name
+def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
+          keep_vcd, built):
     lib = built.library()
-    shutil.copy(write_verilog(component, work), work / "design.v")
-    (work / f"{module}.v").unlink()
+    (work / "design.v").write_text(design)
     _link_or_copy(built.lib, work / "cells.lib")
     for script in ("synth.ys", "sta.tcl"):
         shutil.copy(HERE / script, work / script)
