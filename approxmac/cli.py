@@ -65,7 +65,7 @@ def cmd_synth(args):
     record = synth_unit(unit.name, unit_params(args, unit), stream=args.stream,
                         vectors=args.vectors, clock_ns=args.clock_ns, seed=args.seed,
                         out_root=args.output, keep_vcd=args.keep_vcd, liberty=args.liberty,
-                        cache=not args.no_cache,
+                        cache=not args.no_cache, recipe=args.recipe,
                         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(record, indent=2, sort_keys=True))
 
@@ -75,7 +75,8 @@ def cmd_report(args):
     libs = [name for item in (args.liberty or [None]) for name in
             (item.split(",") if item else [None])]
     return run_report(out_dir=args.output, vectors=args.vectors, jobs=args.jobs,
-                      streams=args.streams.split(","), liberties=libs, cache=not args.no_cache)
+                      streams=args.streams.split(","), liberties=libs, cache=not args.no_cache,
+                      recipes=args.recipes.split(",") if args.recipes else None)
 
 
 def cmd_accuracy(args):
@@ -121,6 +122,8 @@ def build_parser():
                        help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
         p.add_argument("--seed", type=int, default=2022, help="stream seed")
         p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
+        p.add_argument("--recipe", default="abc",
+                       help="mapping recipe: abc (default), abc-area or abc-delay")
         p.add_argument("--no-cache", action="store_true",
                        help="recompute even when a cached result has the same inputs")
         p.add_argument("--liberty", default=None,
@@ -133,6 +136,8 @@ def build_parser():
     report.add_argument("--vectors", type=int, default=2000, help="measured operations per run")
     report.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores, max 2)")
     report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
+    report.add_argument("--recipes", default=None,
+                        help="comma-separated mapping recipes (default: abc,abc-area,abc-delay)")
     report.add_argument("--no-cache", action="store_true",
                         help="recompute every result (and replace the cached ones)")
     report.add_argument("--liberty", action="append",

@@ -17,6 +17,7 @@ parameters the unit does not take, is skipped with a message instead of failing 
 
 import json
 import os
+import statistics
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -77,9 +78,37 @@ ARRAY_BASELINE = "systolic rows=4 cols=4 pe=bf16_mac"
 CLAIM_PAIRS = ("mitch_mac n=16 w=6 signed=c1", "mitch_bf16_mac w=6")
 
 
-def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True):
+HEADLINE_RULE = ("the headline figure of a unit is its lowest-energy netlist over the mapping "
+                 "recipes, each mapped netlist clocked at its own critical path + 10 % "
+                 "(the flow's default clock) on the same stream")
+
+
+def headline(outcomes, groups, recipes):
+    """One outcome per (unit, stream, library) in ``groups`` order: the HEADLINE_RULE pick among
+    its recipes' results, whose record gains ``recipes`` = every recipe's area, delay and
+    energy; when no recipe succeeded, the first failure (else the first skip)."""
+    merged = []
+    for entry, stream, lib in groups:
+        mine = [o for o in outcomes if o[1].label == entry.label and o[2] == stream and o[5] == lib]
+        mine.sort(key=lambda o: recipes.index(o[6]) if o[6] in recipes else -1)
+        ok = [o for o in mine if o[0] == "ok"]
+        failed = [o for o in mine if o[0] == "failed"]
+        if not ok:
+            merged.append((failed or mine)[0][:6])
+            continue
+        best = min(ok, key=lambda o: (o[3]["energy_pj_per_op"], recipes.index(o[6])
+                                      if o[6] in recipes else -1))
+        spread = [{"recipe": o[6], "area_um2": o[3]["area_um2"], "delay_ns": o[3]["delay_ns"],
+                   "energy_pj_per_op": o[3]["energy_pj_per_op"]} for o in ok]
+        merged.append(("ok", entry, stream, dict(best[3], recipes=spread), best[4], lib))
+        merged += [o[:6] for o in failed]      # a failed recipe is reported, not hidden
+    return merged
+
+
+def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True, recipe=None):
     """Worker: (status, entry, stream, record or message, details)."""
-    from synth.flow import synth_unit
+    from synth.flow import DEFAULT_RECIPE, synth_unit
+    recipe = recipe or DEFAULT_RECIPE
     if entry.unit not in UNITS:
         return ("skipped", entry, stream, f"unit {entry.unit} is not in hdl/catalogue.py yet", None)
     try:
@@ -87,6 +116,7 @@ def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True):
             vectors = min(vectors, entry.max_vectors)
         record = synth_unit(entry.unit, entry.params, stream=stream, vectors=vectors,
                             out_root=Path(out_root) / stream, liberty=liberty, cache=cache,
+                            recipe=recipe,
                             progress=lambda msg: print(f"  {msg} [{stream}, {liberty}]",
                                                        flush=True))
     except ParameterError as e:
@@ -94,19 +124,28 @@ def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True):
     except Exception as e:  # a tool failure is reported, not hidden; the other runs go on
         return ("failed", entry, stream, f"{entry.label}: {e}\n{traceback.format_exc(limit=3)}",
                 None)
-    details = json.loads((Path(out_root) / stream / record["liberty"]["name"] / record["module"]
+    folder = record["module"] if recipe == DEFAULT_RECIPE else f"{record['module']}--{recipe}"
+    details = json.loads((Path(out_root) / stream / record["liberty"]["name"] / folder
                           / "details.json").read_text())
     return ("ok", entry, stream, record, details)
 
 
 def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", "uniform"),
-               entries=DEFAULT_SET, liberties=(None,), cache=True):
+               entries=DEFAULT_SET, liberties=(None,), cache=True, recipes=None):
     """Run the default set on every library and write costs.json, REPORT.md and the plots.
     Returns 0, or 1 when a run failed (skipped entries are not failures).
 
     ``liberties``: built-in names or Liberty files (None: the default library); REPORT.md has one
-    part per library, and the plots of every library after the first carry its name."""
+    part per library, and the plots of every library after the first carry its name.
+    ``recipes``: the mapping recipes every unit runs through (default: all of synth.flow.RECIPES;
+    arrays only the default one); the headline figure of a unit is HEADLINE_RULE's pick, and
+    costs.json lists every recipe's figures next to it."""
     from synth import libraries
+    from synth.flow import DEFAULT_RECIPE, RECIPES
+    recipes = list(recipes or RECIPES)
+    for recipe in recipes:
+        if recipe not in RECIPES:
+            raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     from synth.streams import make_stream, operand_format
     specs = [libraries.resolve(lib) for lib in liberties]   # bad names fail before any run
     for spec in specs:
@@ -123,27 +162,28 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
         raise ParameterError(f"jobs must be at least 1, got {jobs}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(e, s, lib) for lib in names for s in streams for e in entries
-             if s == streams[0] or not e.first_stream_only]
+    groups = [(e, s, lib) for lib in names for s in streams for e in entries
+              if s == streams[0] or not e.first_stream_only]
+    tasks = [(e, s, lib, r) for e, s, lib in groups
+             for r in (recipes if not e.is_array else [DEFAULT_RECIPE])]
     print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams, "
-          f"{len(names)} libraries), {vectors} vectors each, {jobs} in parallel", flush=True)
+          f"{len(names)} libraries, recipes {', '.join(recipes)}), {vectors} vectors each, "
+          f"{jobs} in parallel", flush=True)
     outcomes = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         # A user's library travels by path, a built-in one by name.
         given = {spec.name: spec.name if spec.name in libraries.BUILTIN else str(spec.path)
                  for spec in specs}
-        futures = {pool.submit(_run_one, e, s, vectors, out_dir / "synth", given[lib], cache): lib
-                   for e, s, lib in tasks}
+        futures = {pool.submit(_run_one, e, s, vectors, out_dir / "synth", given[lib], cache, r):
+                   (lib, r) for e, s, lib, r in tasks}
         for done, future in enumerate(as_completed(futures), 1):
             status, entry, stream, payload, details = future.result()
-            lib = futures[future]
-            outcomes.append((status, entry, stream, payload, details, lib))
+            lib, recipe = futures[future]
+            outcomes.append((status, entry, stream, payload, details, lib, recipe))
             note = "" if status == "ok" else f": {payload.splitlines()[0]}"
-            print(f"[{done}/{len(tasks)}] {status} {entry.label} ({stream}, {lib}){note}",
+            print(f"[{done}/{len(tasks)}] {status} {entry.label} ({stream}, {lib}, {recipe}){note}",
                   flush=True)
-
-    order = {(e.label, s, lib): i for i, (e, s, lib) in enumerate(tasks)}
-    outcomes.sort(key=lambda o: order[(o[1].label, o[2], o[5])])
+    outcomes = headline(outcomes, groups, recipes)
     # costs.json: the list of result records (plus the report's label), in default-set order,
     # library by library.
     costs = [dict(o[3], label=o[1].label) for o in outcomes if o[0] == "ok"]
@@ -246,6 +286,7 @@ def render_markdown(results, outcomes, streams, vectors, suffix=""):
                          f"{rec['area_um2']:.0f} | {rec['delay_ns']:.3f} | {rec['clock_ns']:g} | "
                          f"{rec['energy_pj_per_op']:.3f} | {vs_bf16} | {vs_exact} |")
         lines.append("")
+    lines += noise_section(results)
     lines += array_section(results, by, streams)
     lines += claim_section(by, streams)
     lines += crosscheck_section(results)
@@ -257,6 +298,36 @@ def render_markdown(results, outcomes, streams, vectors, suffix=""):
     lines += ["## Plots", "", f"![energy and area vs w](energy_area_vs_w{suffix}.png)", "",
               f"![energy per operation by unit and stream](energy_by_unit{suffix}.png)", ""]
     return "\n".join(lines)
+
+
+def _spread(values):
+    values = sorted(values)
+    return values[0], float(statistics.median(values)), values[-1]
+
+
+def noise_section(results):
+    """Min / median / max area and energy over the mapping recipes of every unit."""
+    rows = [r for r in results if len(r[3].get("recipes", [])) > 1]
+    if not rows:
+        return []
+    lines = ["## Synthesis noise (mapping recipes)", "",
+             "Every unit mapped by each recipe of `synth.flow.RECIPES` (`abc`: Yosys's default "
+             "ABC script; `abc-area`: area-oriented `map -a`; `abc-delay`: delay-oriented `map` "
+             "with buffering and gate sizing), each netlist timed and simulated on its own. "
+             f"Rule: {HEADLINE_RULE}. Spread = (max − min) / min.", "",
+             "| unit | stream | headline recipe | area µm² min / median / max | spread "
+             "| energy pJ/op min / median / max | spread |",
+             "|---|---|---|---|---:|---|---:|"]
+    for _, entry, stream, rec, _ in rows:
+        area = _spread([x["area_um2"] for x in rec["recipes"]])
+        energy = _spread([x["energy_pj_per_op"] for x in rec["recipes"]])
+        lines.append(f"| {entry.label} | {stream} | {rec['recipe']} | "
+                     f"{area[0]:.0f} / {area[1]:.0f} / {area[2]:.0f} | "
+                     f"{100 * (area[2] / area[0] - 1):.1f} % | "
+                     f"{energy[0]:.3f} / {energy[1]:.3f} / {energy[2]:.3f} | "
+                     f"{100 * (energy[2] / energy[0] - 1):.1f} % |")
+    lines.append("")
+    return lines
 
 
 def array_section(results, by, streams):
@@ -348,7 +419,12 @@ def write_plots(results, streams, out_dir, suffix=""):
         for unit, pattern, exact in families:
             ws = [w for w in range(2, 17) if (pattern.format(w=w), stream) in by]
             if ws:
-                ax.plot(ws, [by[(pattern.format(w=w), stream)][key] for w in ws], "o-", label=unit)
+                recs = [by[(pattern.format(w=w), stream)] for w in ws]
+                ys = [r[key] for r in recs]
+                # Spread bars: the min and max over the mapping recipes.
+                lo = [y - min([x[key] for x in r.get("recipes", [])] or [y]) for y, r in zip(ys, recs)]
+                hi = [max([x[key] for x in r.get("recipes", [])] or [y]) - y for y, r in zip(ys, recs)]
+                ax.errorbar(ws, ys, yerr=[lo, hi], fmt="o-", capsize=3, label=unit)
         for ref in (BASELINE, "int_mac n=16", "int_mac n=8"):
             if (ref, stream) in by:
                 ax.axhline(by[(ref, stream)][key], ls="--", lw=1, color="gray")

@@ -50,7 +50,16 @@ RESET_CYCLES = 2
 CONTROL_PORTS = ("clk", "rst", "en", "clr")
 RESULT_FIELDS = ("unit", "params", "module", "cells", "area_um2", "delay_ns", "clock_ns", "stream",
                  "vectors", "dynamic_pj_per_op", "leakage_pj_per_op", "energy_pj_per_op",
-                 "sta_vectorless_pj_per_op", "tools", "liberty")
+                 "sta_vectorless_pj_per_op", "tools", "liberty", "recipe")
+# Mapping recipes: the ABC command that replaces ``abc -liberty cells.lib`` in synth.ys. The same
+# RTL maps to netlists whose area and energy differ by more than some effects we measure, so
+# the report runs every recipe and states the spread.
+RECIPES = {
+    "abc": "abc -liberty cells.lib",          # Yosys's default ABC script (the default recipe)
+    "abc-area": "abc -liberty cells.lib -script +strash;dc2;dch,-f;map,-a;topo",
+    "abc-delay": "abc -liberty cells.lib -script +strash;dch,-f;map;topo;buffer,-p;upsize;dnsize",
+}
+DEFAULT_RECIPE = "abc"
 
 
 def _run(cmd, cwd, log):
@@ -220,16 +229,21 @@ def _round(x):
 
 
 def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=None, seed=2022,
-               out_root="build/synth", progress=None, keep_vcd=False, liberty=None, cache=True):
+               out_root="build/synth", progress=None, keep_vcd=False, liberty=None, cache=True,
+               recipe=DEFAULT_RECIPE):
     """Run the whole flow for one unit and return its result record (also in result.json).
 
     ``liberty``: a built-in library name (synth.libraries.BUILTIN) or a Liberty file; None is
-    the default library. Results land in ``<out_root>/<library name>/<module>/``. With
+    the default library. ``recipe``: a key of RECIPES. Results land in
+    ``<out_root>/<library name>/<module>/`` (``<module>--<recipe>/`` for recipes other than the
+    default). With
     ``cache``, a result whose every input is unchanged is copied from the cache
     (synth/cache.py) instead of recomputed; ``cache=False`` recomputes and replaces it."""
     say = progress or (lambda msg: None)
     unit = get_unit(unit_name)
     spec = libraries.resolve(liberty)
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
         raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
     if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
@@ -254,10 +268,10 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     built = libraries.build(spec)
     design = to_verilog(component)
     out_root = Path(out_root) / spec.name
-    final = out_root / module
+    final = out_root / (module if recipe == DEFAULT_RECIPE else f"{module}--{recipe}")
     parts = {"design": result_cache.digest(design), "module": module, "unit": unit.name,
              "params": values, "library": built.folder.name, "liberty": built.record(),
-             "recipe": "default", "stream": stream, "a": result_cache.digest(a),
+             "recipe": RECIPES[recipe], "stream": stream, "a": result_cache.digest(a),
              "b": result_cache.digest(b), "vectors": vectors, "seed": seed,
              "clock_ns": clock_ns, "keep_vcd": keep_vcd, "flow": result_cache.flow_digest(),
              "tools": tool_versions()}
@@ -268,13 +282,13 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
         result_cache.restore(hit, final)
         say(f"[{module}] cached result {key[:12]} -> {final}/result.json")
         return json.loads((final / "result.json").read_text())
-    work = out_root / f".{module}.tmp{os.getpid()}"
+    work = out_root / f".{final.name}.tmp{os.getpid()}"
     created = [d for d in [out_root, *out_root.parents] if not d.exists()]
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
         record, details = _flow(design, module, unit, values, fmt, a, b, stream, vectors,
-                                clock_ns, seed, work, say, keep_vcd, built)
+                                clock_ns, seed, work, say, keep_vcd, built, recipe)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for d in created:          # leave no empty folders behind either
@@ -298,12 +312,15 @@ def _link_or_copy(src, dst):
 
 
 def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
-          keep_vcd, built):
+          keep_vcd, built, recipe=DEFAULT_RECIPE):
     lib = built.library()
     (work / "design.v").write_text(design)
     _link_or_copy(built.lib, work / "cells.lib")
-    for script in ("synth.ys", "sta.tcl"):
-        shutil.copy(HERE / script, work / script)
+    shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
+    script = (HERE / "synth.ys").read_text()
+    assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
+    (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
+                                                  RECIPES[recipe] + "\n"))
 
     t = time.perf_counter()
     area = run_yosys(work)
@@ -355,7 +372,7 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
         "stream": stream, "vectors": vectors,
         "dynamic_pj_per_op": _round(e.dynamic_pj), "leakage_pj_per_op": _round(e.leakage_pj),
         "energy_pj_per_op": _round(e.total_pj), "sta_vectorless_pj_per_op": _round(sta_pj),
-        "tools": tool_versions(), "liberty": built.record()}
+        "tools": tool_versions(), "liberty": built.record(), "recipe": recipe}
     assert tuple(sorted(record)) == tuple(sorted(RESULT_FIELDS))
     details = {
         "operand_format": fmt.label, "seed": seed, "measured_ops": act.ops * macs_per_step,

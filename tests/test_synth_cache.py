@@ -70,8 +70,11 @@ def test_second_run_reuses_and_each_key_recomputes_only_its_entries(counted, tmp
     assert recomputed() == ["mitch_mul_n4_w2_trunc_none"] and recomputed(unit=B) == ["int_mul_n4_none"]
     monkeypatch.setattr(flow, "tool_versions", lambda: {"yosys": "another"})
     assert recomputed(unit=B) == ["int_mul_n4_none"] and recomputed(unit=B) == []
-    # cache=False recomputes even an unchanged result.
-    assert recomputed(unit=B, cache=False) == ["int_mul_n4_none"]
+    # cache=False recomputes even an unchanged result, to the same record.
+    cached = run(B)
+    assert recomputed(unit=B, cache=False) == ["int_mul_n4_none"] and run(B, cache=False) == cached
+    # A recipe is part of the key too.
+    assert recomputed(recipe="abc-area") == ["mitch_mul_n4_w2_trunc_none"]
 
 
 def test_cli_no_cache(tmp_path, monkeypatch, capsys):

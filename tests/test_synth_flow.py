@@ -207,16 +207,21 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
                      exact="int_mul n=4 signed=none"),
                Entry("no_such_unit", {"n": 4})]
     texts = []
-    for run in ("one", "two"):
+    for run in ("one", "two"):    # two: every result from the cache
         status = run_report(out_dir=tmp_path / run, vectors=40, jobs=1, streams=("cnn",),
-                            entries=entries)
+                            entries=entries, cache=run == "two")
         assert status == 0
         texts.append((tmp_path / run / "costs.json").read_bytes())
     assert texts[0] == texts[1]
     costs = json.loads(texts[0])
     assert [r["module"] for r in costs] == ["int_mul_n4_none", "mitch_mul_n4_w2_trunc_none"]
-    assert all(set(r) == set(RESULT_FIELDS) | {"label"} for r in costs)
+    assert all(set(r) == set(RESULT_FIELDS) | {"label", "recipes"} for r in costs)
+    for r in costs:     # the headline rule: the lowest-energy recipe, every recipe listed
+        assert sorted(x["recipe"] for x in r["recipes"]) == ["abc", "abc-area", "abc-delay"]
+        best = min(r["recipes"], key=lambda x: x["energy_pj_per_op"])
+        assert r["recipe"] == best["recipe"] and r["energy_pj_per_op"] == best["energy_pj_per_op"]
     report = (tmp_path / "one" / "REPORT.md").read_text()
+    assert "## Synthesis noise (mapping recipes)" in report and "lowest-energy netlist" in report
     assert "mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none: energy" in report
     assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in hdl/catalogue.py" \
         in report
