@@ -222,6 +222,9 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
         assert r["recipe"] == best["recipe"] and r["energy_pj_per_op"] == best["energy_pj_per_op"]
     report = (tmp_path / "one" / "REPORT.md").read_text()
     assert "## Synthesis noise (mapping recipes)" in report and "lowest-energy netlist" in report
+    iso = re.search(r"^\| mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none \| cnn \| "
+                    r"([0-9.]+) \|", report, re.M)
+    assert iso and float(iso.group(1)) == pytest.approx(max(r["delay_ns"] for r in costs), abs=1e-3)
     assert "mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none: energy" in report
     assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in hdl/catalogue.py" \
         in report
@@ -264,3 +267,21 @@ def test_accuracy_section_is_attached_once(tmp_path):
     assert attach_accuracy(tmp_path) and attach_accuracy(tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
     assert text.startswith("# cost report") and text.count("| fp32 | 98.3 |") == 1
+
+
+def test_iso_clock_energy_is_the_same_events_with_longer_leakage(tmp_path):
+    """The iso-clock figures rest on this: a longer period leaves the counted toggles (so the
+    dynamic energy) unchanged and only stretches the leakage."""
+    from approxmac.report import iso_energy
+    fast = synth_unit("mitch_mul", {"n": 4, "w": 3, "registered": True}, stream="cnn", vectors=80,
+                      clock_ns=5.0, out_root=tmp_path / "fast")
+    slow = synth_unit("mitch_mul", {"n": 4, "w": 3, "registered": True}, stream="cnn", vectors=80,
+                      clock_ns=13.0, out_root=tmp_path / "slow")
+    toggles = [gatesim.read_toggles(tmp_path / run / "osu018" / fast["module"] / "toggles.txt")[:2]
+               for run in ("fast", "slow")]
+    assert toggles[0] == toggles[1]
+    assert slow["dynamic_pj_per_op"] == fast["dynamic_pj_per_op"]
+    details = json.loads((tmp_path / "fast" / "osu018" / fast["module"] / "details.json").read_text())
+    assert iso_energy(fast, details, 13.0) == pytest.approx(slow["energy_pj_per_op"], rel=1e-5)
+    with pytest.raises(ValueError, match="below its critical path"):
+        iso_energy(fast, details, fast["delay_ns"] / 2)
