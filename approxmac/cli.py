@@ -76,7 +76,8 @@ def cmd_report(args):
             (item.split(",") if item else [None])]
     return run_report(out_dir=args.output, vectors=args.vectors, jobs=args.jobs,
                       streams=args.streams.split(","), liberties=libs, cache=not args.no_cache,
-                      recipes=args.recipes.split(",") if args.recipes else None)
+                      recipes=args.recipes.split(",") if args.recipes else None,
+                      scheduler=args.scheduler)
 
 
 def cmd_accuracy(args):
@@ -138,6 +139,9 @@ def build_parser():
     report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
     report.add_argument("--recipes", default=None,
                         help="comma-separated mapping recipes (default: abc,abc-area,abc-delay)")
+    report.add_argument("--scheduler", default=None,
+                        help="tcp://HOST:PORT of a running dask cluster, or serial "
+                             "(default: an in-process LocalCluster of --jobs workers)")
     report.add_argument("--no-cache", action="store_true",
                         help="recompute every result (and replace the cached ones)")
     report.add_argument("--liberty", action="append",

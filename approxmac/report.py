@@ -20,13 +20,13 @@ import os
 import statistics
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from golden.params import ParameterError
 
 from hdl.catalogue import UNITS
+from sweep.runner import Task, run_tasks
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True, recipe=
 
 
 def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", "uniform"),
-               entries=DEFAULT_SET, liberties=(None,), cache=True, recipes=None):
+               entries=DEFAULT_SET, liberties=(None,), cache=True, recipes=None, scheduler=None):
     """Run the default set on every library and write costs.json, REPORT.md and the plots.
     Returns 0, or 1 when a run failed (skipped entries are not failures).
 
@@ -139,7 +139,9 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     part per library, and the plots of every library after the first carry its name.
     ``recipes``: the mapping recipes every unit runs through (default: all of synth.flow.RECIPES;
     arrays only the default one); the headline figure of a unit is HEADLINE_RULE's pick, and
-    costs.json lists every recipe's figures next to it."""
+    costs.json lists every recipe's figures next to it. ``scheduler``: where the runs go
+    (sweep.runner.run_tasks: None = a LocalCluster of ``jobs`` worker processes, "serial", or
+    tcp://HOST:PORT of a running dask cluster); costs.json has the same bytes either way."""
     from synth import libraries
     from synth.flow import DEFAULT_RECIPE, RECIPES
     recipes = list(recipes or RECIPES)
@@ -157,6 +159,8 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
         make_stream(stream, operand_format("int_mac", {"n": 8}), 1)
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
         raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
+    if scheduler not in (None, "serial") and not str(scheduler).startswith("tcp://"):
+        raise ParameterError(f"scheduler must be serial or tcp://HOST:PORT, got {scheduler!r}")
     jobs = jobs or max(1, min(2, os.cpu_count() or 1))
     if jobs < 1:
         raise ParameterError(f"jobs must be at least 1, got {jobs}")
@@ -169,19 +173,20 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams, "
           f"{len(names)} libraries, recipes {', '.join(recipes)}), {vectors} vectors each, "
           f"{jobs} in parallel", flush=True)
+    # A user's library travels by path, a built-in one by name.
+    given = {spec.name: spec.name if spec.name in libraries.BUILTIN else str(spec.path)
+             for spec in specs}
+    results = run_tasks(
+        _run_one, [Task(f"{e.label} ({s}, {lib}, {r})",
+                        (e, s, vectors, str(out_dir / "synth"), given[lib], cache, r))
+                   for e, s, lib, r in tasks],
+        scheduler=scheduler, n_workers=jobs, label="approxmac report",
+        progress=lambda line: print(line, flush=True))
     outcomes = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        # A user's library travels by path, a built-in one by name.
-        given = {spec.name: spec.name if spec.name in libraries.BUILTIN else str(spec.path)
-                 for spec in specs}
-        futures = {pool.submit(_run_one, e, s, vectors, out_dir / "synth", given[lib], cache, r):
-                   (lib, r) for e, s, lib, r in tasks}
-        for done, future in enumerate(as_completed(futures), 1):
-            status, entry, stream, payload, details = future.result()
-            lib, recipe = futures[future]
-            outcomes.append((status, entry, stream, payload, details, lib, recipe))
-            note = "" if status == "ok" else f": {payload.splitlines()[0]}"
-            print(f"[{done}/{len(tasks)}] {status} {entry.label} ({stream}, {lib}, {recipe}){note}",
+    for (e, s, lib, r), (status, entry, stream, payload, details) in zip(tasks, results):
+        outcomes.append((status, entry, stream, payload, details, lib, r))
+        if status != "ok":
+            print(f"{status} {entry.label} ({stream}, {lib}, {r}): {payload.splitlines()[0]}",
                   flush=True)
     outcomes = headline(outcomes, groups, recipes)
     # costs.json: the list of result records (plus the report's label), in default-set order,

@@ -207,9 +207,10 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
                      exact="int_mul n=4 signed=none"),
                Entry("no_such_unit", {"n": 4})]
     texts = []
-    for run in ("one", "two"):    # two: every result from the cache
-        status = run_report(out_dir=tmp_path / run, vectors=40, jobs=1, streams=("cnn",),
-                            entries=entries, cache=run == "two")
+    for run in ("one", "two"):    # one: a dask LocalCluster; two: serial, every result cached
+        status = run_report(out_dir=tmp_path / run, vectors=40, jobs=2, streams=("cnn",),
+                            entries=entries, cache=run == "two",
+                            scheduler=None if run == "one" else "serial")
         assert status == 0
         texts.append((tmp_path / run / "costs.json").read_bytes())
     assert texts[0] == texts[1]
