@@ -70,6 +70,53 @@ def cmd_synth(args):
     print(json.dumps(record, indent=2, sort_keys=True))
 
 
+def cmd_synth_verilog(args):
+    from synth.flow import synth_verilog
+    signed = {"auto": None, "yes": True, "no": False}[args.signed]
+    record = synth_verilog(args.verilog, top=args.top,
+                           operands=args.operands.split(",") if args.operands else None,
+                           signed=signed, stream=args.stream, vectors=args.vectors,
+                           clock_ns=args.clock_ns, seed=args.seed, out_root=args.output,
+                           keep_vcd=args.keep_vcd, liberty=args.liberty, cache=not args.no_cache,
+                           recipe=args.recipe,
+                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps(record, indent=2, sort_keys=True))
+
+
+def add_flow_options(p):
+    """The cost-flow options shared by every ``synth`` form."""
+    p.add_argument("--stream", default="cnn", help="operand stream: uniform, cnn or trace:FILE")
+    p.add_argument("--vectors", type=int, default=2000, help="measured operations")
+    p.add_argument("--clock-ns", type=float, default=None,
+                   help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
+    p.add_argument("--seed", type=int, default=2022, help="stream seed")
+    p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
+    p.add_argument("--recipe", default="abc",
+                   help="mapping recipe: abc (default), abc-area or abc-delay")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute even when a cached result has the same inputs")
+    p.add_argument("--liberty", default=None,
+                   help="cell library: osu018 (default), sky130hd or a Liberty file")
+    p.add_argument("-o", "--output", default="build/synth",
+                   help="writes OUTPUT/<library>/<module>/")
+
+
+def synth_verilog_parser():
+    p = argparse.ArgumentParser(
+        prog="approxmac synth --verilog",
+        description="price your own Verilog design (two operand inputs; combinational or "
+                    "clk/rst/en/clr) through the same flow, streams and libraries")
+    p.add_argument("--verilog", required=True, help="the design's Verilog file")
+    p.add_argument("--top", default=None, help="top module (default: Yosys's pick)")
+    p.add_argument("--operands", default=None,
+                   help="the two operand ports, e.g. a,b (default: the non-control inputs)")
+    p.add_argument("--signed", default="auto", choices=("auto", "yes", "no"),
+                   help="operand signedness (auto: from the ports' declarations)")
+    add_flow_options(p)
+    p.set_defaults(func=cmd_synth_verilog)
+    return p
+
+
 def cmd_report(args):
     from .report import run_report
     libs = [name for item in (args.liberty or [None]) for name in
@@ -112,25 +159,13 @@ def build_parser():
     bench.add_argument("--cosim-vectors", type=int, default=50_000)
     bench.set_defaults(func=cmd_bench)
 
-    synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit")
+    synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit "
+                                         "(or of your own design: synth --verilog FILE ...)")
     units = synth.add_subparsers(dest="unit", required=True, metavar="UNIT")
     for unit in UNITS.values():
         p = units.add_parser(unit.name, help=unit.summary)
         add_unit_params(p, unit)
-        p.add_argument("--stream", default="cnn", help="operand stream: uniform, cnn or trace:FILE")
-        p.add_argument("--vectors", type=int, default=2000, help="measured operations")
-        p.add_argument("--clock-ns", type=float, default=None,
-                       help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
-        p.add_argument("--seed", type=int, default=2022, help="stream seed")
-        p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
-        p.add_argument("--recipe", default="abc",
-                       help="mapping recipe: abc (default), abc-area or abc-delay")
-        p.add_argument("--no-cache", action="store_true",
-                       help="recompute even when a cached result has the same inputs")
-        p.add_argument("--liberty", default=None,
-                       help="cell library: osu018 (default), sky130hd or a Liberty file")
-        p.add_argument("-o", "--output", default="build/synth",
-                       help="writes OUTPUT/<library>/<module>/")
+        add_flow_options(p)
     synth.set_defaults(func=cmd_synth)
 
     report = sub.add_parser("report", help="cost flow over the default unit set -> REPORT.md")
@@ -166,7 +201,12 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["synth"] and any(a == "--verilog" or a.startswith("--verilog=")
+                                     for a in argv[1:]):
+        args = synth_verilog_parser().parse_args(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
     except ParameterError as e:

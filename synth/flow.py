@@ -96,6 +96,11 @@ def tool_versions():
 
 def run_yosys(work):
     _run([yosys_exe(), "-q", "-l", "yosys.log", "synth.ys"], work, work / "yosys.out")
+    # Debian's OpenSTA (2019) cannot read `signed` in a netlist's declarations (a user design's
+    # signed ports); bits are bits in a mapped netlist, so the keyword goes.
+    netlist = work / "netlist.v"
+    netlist.write_text(re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1",
+                              netlist.read_text(), flags=re.M))
     text = (work / "stat.txt").read_text()
     m = re.search(r"Chip area for module .*?:\s*([0-9.]+)", text)
     if not m:
@@ -147,10 +152,13 @@ def default_clock(delay_ns):
     return math.ceil(delay_ns * 1.1 / 0.5) * 0.5
 
 
-def build_steps(nl, a, b):
-    """Per-step port values and the first measured step, following the protocol above."""
+def build_steps(nl, a, b, operands=None):
+    """Per-step port values and the first measured step, following the protocol above.
+
+    ``operands``: the two operand port names (default: a and b, else the two inputs that are
+    not control ports)."""
     inputs = [p for p, (d, _, _) in nl.ports.items() if d == "input"]
-    operands = ["a", "b"] if {"a", "b"} <= set(inputs) else \
+    operands = list(operands) if operands else ["a", "b"] if {"a", "b"} <= set(inputs) else \
         sorted(p for p in inputs if p not in CONTROL_PORTS)
     unknown = set(inputs) - set(operands) - set(CONTROL_PORTS)
     if len(operands) != 2 or unknown:
@@ -264,17 +272,108 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     else:
         fmt = streams.operand_format(unit.name, values)
         a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
-    module = component.name
+    return _price(to_verilog(component), component.name, unit.name, values, fmt, a, b,
+                  spec=spec, stream=stream, vectors=vectors, clock_ns=clock_ns, seed=seed,
+                  out_root=out_root, say=say, keep_vcd=keep_vcd, cache=cache, recipe=recipe)
+
+
+def read_ports(design, top=None):
+    """(top module, {port: (direction, width, signed)}) of Verilog text, read by Yosys.
+
+    Raises
+    ------
+    ParameterError
+        When the text does not parse or ``top`` is not one of its modules."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "design.v").write_text(design)
+        (tmp / "ports.ys").write_text(
+            "read_verilog -sv design.v\n"
+            f"hierarchy -check {'-top ' + top if top else '-auto-top'}\nproc\n"
+            "write_json ports.json\n")
+        proc = subprocess.run([yosys_exe(), "-q", "ports.ys"], cwd=tmp, capture_output=True,
+                              text=True)
+        if proc.returncode:
+            lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
+            raise ParameterError(f"verilog: Yosys cannot read the design "
+                                 f"({(lines or ['exit status %d' % proc.returncode])[0].strip()})")
+        data = json.loads((tmp / "ports.json").read_text())
+    tops = [m for m, v in data["modules"].items()
+            if int(v.get("attributes", {}).get("top", "0"), 2)]
+    name = top or (tops[0] if len(tops) == 1 else None)
+    if name not in data["modules"]:
+        raise ParameterError(f"verilog: no top module{' ' + top if top else ''} found; "
+                             f"modules: {', '.join(sorted(data['modules']))}")
+    ports = {p: (v["direction"], len(v["bits"]), bool(v.get("signed")))
+             for p, v in data["modules"][name]["ports"].items()}
+    return name, ports
+
+
+def synth_verilog(path, *, top=None, operands=None, signed=None, stream="cnn", vectors=2000,
+                  clock_ns=None, seed=2022, out_root="build/synth", progress=None,
+                  keep_vcd=False, liberty=None, cache=True, recipe=DEFAULT_RECIPE):
+    """Price a user's Verilog design through the same flow, streams and libraries as a unit.
+
+    The design has two integer operand inputs (``operands``, default: the inputs other than
+    clk, rst, en, clr) of equal width, and is combinational or follows the MAC protocol
+    (clk, rst, en, clr). Signedness comes from the ports' ``signed`` declarations unless
+    ``signed`` (True/False) is given. The record's ``unit`` is ``verilog``, its ``params`` name
+    the file, top and operands; results land in ``<out_root>/<library>/<top>/``.
+
+    Raises
+    ------
+    ParameterError
+        For a file that does not exist or parse, or without two suitable operand ports."""
+    say = progress or (lambda msg: None)
+    spec = libraries.resolve(liberty)
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
+        raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
+    if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
+        raise ParameterError(f"clock_ns must be a positive number of ns, got {clock_ns!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"verilog: no such file {str(path)!r}")
+    design = path.read_text()
+    module, ports = read_ports(design, top)
+    inputs = [p for p, (d, _, _) in ports.items() if d == "input"]
+    ops = list(operands) if operands else [p for p in inputs if p not in CONTROL_PORTS]
+    if len(ops) != 2 or any(p not in inputs or p in CONTROL_PORTS for p in ops):
+        raise ParameterError(f"verilog: {module} needs two operand inputs besides "
+                             f"{', '.join(CONTROL_PORTS)} (--operands a,b); its inputs are "
+                             f"{', '.join(inputs) or 'none'}")
+    widths = {ports[p][1] for p in ops}
+    if len(widths) != 1 or not 1 <= min(widths) <= 64:
+        raise ParameterError(f"verilog: operands {ops[0]} and {ops[1]} must have one width of "
+                             f"1..64 bits, got {[ports[p][1] for p in ops]}")
+    extra = set(inputs) - set(ops) - set(CONTROL_PORTS)
+    if extra:
+        raise ParameterError(f"verilog: {module} has inputs the flow cannot drive: "
+                             f"{', '.join(sorted(extra))}")
+    is_signed = all(ports[p][2] for p in ops) if signed is None else bool(signed)
+    fmt = streams.Format("int", widths.pop(), is_signed)
+    a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)
+    values = {"file": path.name, "sha256": result_cache.digest(design), "top": module,
+              "operands": ops, "format": fmt.label}
+    return _price(design, module, "verilog", values, fmt, a, b, spec=spec, stream=stream,
+                  vectors=vectors, clock_ns=clock_ns, seed=seed, out_root=out_root, say=say,
+                  keep_vcd=keep_vcd, cache=cache, recipe=recipe, operands=ops)
+
+
+def _price(design, module, unit, values, fmt, a, b, *, spec, stream, vectors, clock_ns, seed,
+           out_root, say, keep_vcd, cache, recipe, operands=None):
+    """The cached flow of one design (Verilog text, top ``module``) on operand patterns a, b."""
     built = libraries.build(spec)
-    design = to_verilog(component)
     out_root = Path(out_root) / spec.name
     final = out_root / (module if recipe == DEFAULT_RECIPE else f"{module}--{recipe}")
-    parts = {"design": result_cache.digest(design), "module": module, "unit": unit.name,
+    parts = {"design": result_cache.digest(design), "module": module, "unit": unit,
              "params": values, "library": built.folder.name, "liberty": built.record(),
              "recipe": RECIPES[recipe], "stream": stream, "a": result_cache.digest(a),
              "b": result_cache.digest(b), "vectors": vectors, "seed": seed,
              "clock_ns": clock_ns, "keep_vcd": keep_vcd, "flow": result_cache.flow_digest(),
-             "tools": tool_versions()}
+             "tools": tool_versions(), "operands": operands}
     key = result_cache.result_key(**parts)
     hit = result_cache.lookup(key) if cache else None
     if hit is not None:
@@ -288,7 +387,7 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     work.mkdir(parents=True)
     try:
         record, details = _flow(design, module, unit, values, fmt, a, b, stream, vectors,
-                                clock_ns, seed, work, say, keep_vcd, built, recipe)
+                                clock_ns, seed, work, say, keep_vcd, built, recipe, operands)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for d in created:          # leave no empty folders behind either
@@ -312,13 +411,15 @@ def _link_or_copy(src, dst):
 
 
 def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
-          keep_vcd, built, recipe=DEFAULT_RECIPE):
+          keep_vcd, built, recipe=DEFAULT_RECIPE, operands=None):
     lib = built.library()
     (work / "design.v").write_text(design)
     _link_or_copy(built.lib, work / "cells.lib")
     shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
     script = (HERE / "synth.ys").read_text()
     assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
+    assert script.count("hierarchy -auto-top\n") == 1
+    script = script.replace("hierarchy -auto-top\n", f"hierarchy -top {module}\n")
     (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
                                                   RECIPES[recipe] + "\n"))
 
@@ -327,11 +428,11 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
     nl = netlist_mod.read_netlist(work / "netlist.json", lib)
     say(f"[{module}] yosys: {len(nl.cells)} cells, {area:g} um2 ({time.perf_counter() - t:.1f} s)")
 
-    if unit.name == "systolic":
+    if unit == "systolic":
         steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"])
         macs_per_step = values["rows"] * values["cols"]
     else:
-        steps, clock, first = build_steps(nl, a, b)
+        steps, clock, first = build_steps(nl, a, b, operands)
         macs_per_step = 1
     t = time.perf_counter()
     probe = clock_ns or 1000.0
@@ -367,7 +468,7 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
     say(f"[{module}] energy {e.total_pj:.4f} pJ/op (OpenSTA vectorless {sta_pj:.4f} pJ/op)")
 
     record = {
-        "unit": unit.name, "params": values, "module": module, "cells": len(nl.cells),
+        "unit": unit, "params": values, "module": module, "cells": len(nl.cells),
         "area_um2": _round(area), "delay_ns": _round(delay), "clock_ns": _round(clock_ns),
         "stream": stream, "vectors": vectors,
         "dynamic_pj_per_op": _round(e.dynamic_pj), "leakage_pj_per_op": _round(e.leakage_pj),
