@@ -10,8 +10,10 @@ JOBS ?= auto
 # make report: measured operations per gate-level run, and the operand streams.
 REPORT_VECTORS ?= 2000
 REPORT_STREAMS ?= cnn,uniform
+# libraries of make report (arrays run on the first one only)
+REPORT_LIBERTIES ?= osu018,sky130hd
 
-.PHONY: setup test test-all test-fast verilog report bench errors accuracy clean
+.PHONY: setup test test-all test-fast verilog report report-full bench errors accuracy clean
 
 setup: $(STAMP)
 
@@ -40,8 +42,12 @@ errors: setup
 	$(VENV)/bin/approxmac errors --n 16 --w 2..16 --variant unbiased --json build/report/errors_unbiased.json
 
 report: setup
-	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS)
+	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS) --liberty $(REPORT_LIBERTIES)
 	$(VENV)/bin/approxmac accuracy
+
+# the whole sweep: Mitch-w MACs at w = 2..8 on every library
+report-full: setup
+	$(VENV)/bin/approxmac report --set full --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS) --liberty $(REPORT_LIBERTIES)
 
 # CNN accuracy per multiplier -> build/report/accuracy.{json,md,_vs_w.png}, build/traces/
 accuracy: setup

@@ -121,7 +121,9 @@ def cmd_report(args):
     from .report import run_report
     libs = [name for item in (args.liberty or [None]) for name in
             (item.split(",") if item else [None])]
+    from .report import SETS
     return run_report(out_dir=args.output, vectors=args.vectors, jobs=args.jobs,
+                      entries=SETS[args.set],
                       streams=args.streams.split(","), liberties=libs, cache=not args.no_cache,
                       recipes=args.recipes.split(",") if args.recipes else None,
                       scheduler=args.scheduler)
@@ -174,6 +176,8 @@ def build_parser():
     report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
     report.add_argument("--recipes", default=None,
                         help="comma-separated mapping recipes (default: abc,abc-area,abc-delay)")
+    report.add_argument("--set", default="default", choices=("default", "full"),
+                        help="unit set: default (Mitch-w MACs at w = 4, 6, 8) or full (w = 2..8)")
     report.add_argument("--scheduler", default=None,
                         help="tcp://HOST:PORT of a running dask cluster, or serial "
                              "(default: an in-process LocalCluster of --jobs workers)")

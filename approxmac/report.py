@@ -37,6 +37,7 @@ class Entry:
     lone: str = ""           # arrays: label of the lone PE they are compared with
     max_vectors: int = 0     # arrays: measured cycles are capped (each cycle is R x C MACs)
     first_stream_only: bool = False   # arrays: gate-level runs of ~40k cells take minutes each
+    first_library_only: bool = False  # arrays: on the first --liberty only
 
     @property
     def label(self):
@@ -53,26 +54,35 @@ class Entry:
 
 
 BASELINE = "bf16_mac"
-DEFAULT_SET = (
+
+
+def unit_set(ws):
+    """The report's units with the Mitch-w MACs at every w of ``ws``."""
+    return (
     [Entry("bf16_mac")]
-    + [Entry("mitch_bf16_mac", {"w": w, "variant": "trunc"}, exact="bf16_mac") for w in (4, 6, 8)]
+    + [Entry("mitch_bf16_mac", {"w": w, "variant": "trunc"}, exact="bf16_mac") for w in ws]
     + [Entry("int_mac", {"n": n}) for n in (8, 16)]
     + [Entry("mitch_mac", {"n": 16, "w": w, "variant": "trunc", "signed": "c1"},
-             exact="int_mac n=16") for w in (4, 6, 8)]
+             exact="int_mac n=16") for w in ws]
     + [Entry("int_mul", {"n": 16, "signed": "none"}),
        Entry("mitch_mul", {"n": 16, "w": 6, "variant": "trunc", "signed": "none"},
              exact="int_mul n=16 signed=none"),
        Entry("fp32_add")]
     + [Entry("systolic", dict(rows=4, cols=4, pe=pe, **params), exact=exact, lone=lone,
-             max_vectors=300, first_stream_only=True)
+             max_vectors=300, first_stream_only=True, first_library_only=True)
        for pe, params, exact, lone in [
            ("bf16_mac", {}, "", "bf16_mac"),
            ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}, "systolic rows=4 cols=4 pe=bf16_mac",
             "mitch_bf16_mac w=6"),
            ("int_mac", {"n": 16}, "", "int_mac n=16"),
            ("mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"},
-            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1")]]
-)
+            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1")]])
+
+
+DEFAULT_SET = unit_set((4, 6, 8))
+# make report-full: the Mitch-w MACs (bf16 and int16) over the full sweep w = 2..8.
+FULL_SET = unit_set(range(2, 9))
+SETS = {"default": DEFAULT_SET, "full": FULL_SET}
 ARRAY_BASELINE = "systolic rows=4 cols=4 pe=bf16_mac"
 # The pairings the paper's "up to 80 % less energy than a bfloat16 MAC" is about.
 CLAIM_PAIRS = ("mitch_mac n=16 w=6 signed=c1", "mitch_bf16_mac w=6")
@@ -167,7 +177,8 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     groups = [(e, s, lib) for lib in names for s in streams for e in entries
-              if s == streams[0] or not e.first_stream_only]
+              if (s == streams[0] or not e.first_stream_only)
+              and (lib == names[0] or not e.first_library_only)]
     tasks = [(e, s, lib, r) for e, s, lib in groups
              for r in (recipes if not e.is_array else [DEFAULT_RECIPE])]
     print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams, "
