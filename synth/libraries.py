@@ -245,7 +245,7 @@ def build(spec, root=None):
     from .cellmodels import check_essentials, generate_models
     # Keyed by the file and by the code that normalises it and writes the models.
     key = hashlib.sha256(spec.sha256.encode())
-    for code in ("libraries.py", "cellmodels.py"):
+    for code in ("libraries.py", "cellmodels.py", "liberty.py"):   # liberty.py: the pickle
         key.update((HERE / code).read_bytes())
     folder = (Path(root or cache_root()) / "liberty" / f"{spec.name}-{key.hexdigest()[:16]}").resolve()
     if (folder / "cells.v").is_file():
