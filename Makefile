@@ -10,13 +10,15 @@ JOBS ?= auto
 # make report: measured operations per gate-level run, and the operand streams.
 REPORT_VECTORS ?= 2000
 REPORT_STREAMS ?= cnn,uniform
+# libraries of make report (arrays run on the first one only)
+REPORT_LIBERTIES ?= osu018,sky130hd
 
 # make accuracy / accuracy-full: SCHEDULER=tcp://HOST:PORT sends the tasks to a running dask
 # cluster (default: an in-process LocalCluster, one worker process per core).
 SCHEDULER ?=
 ACCURACY_FLAGS = $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-.PHONY: setup test test-all test-fast verilog report bench errors accuracy accuracy-full clean
+.PHONY: setup test test-all test-fast verilog report bench errors accuracy accuracy-full report-full clean
 
 setup: $(STAMP)
 
@@ -45,8 +47,12 @@ errors: setup
 	$(VENV)/bin/approxmac errors --n 16 --w 2..16 --variant unbiased --json build/report/errors_unbiased.json
 
 report: setup
-	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS)
+	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS) --liberty $(REPORT_LIBERTIES)
 	$(VENV)/bin/approxmac accuracy $(ACCURACY_FLAGS)
+
+# the whole sweep: Mitch-w MACs at w = 2..8 on every library
+report-full: setup
+	$(VENV)/bin/approxmac report --set full --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS) --liberty $(REPORT_LIBERTIES)
 
 # The default grid (<= 30 min on 2 cores): the ResNet-20 on Fashion-MNIST, FP32 / bf16 / Mitch-w6
 # (trunc, unbiased) on all 10 000 test images, the w sweep and the other units on the subset

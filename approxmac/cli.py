@@ -64,15 +64,69 @@ def cmd_synth(args):
     unit = get_unit(args.unit)
     record = synth_unit(unit.name, unit_params(args, unit), stream=args.stream,
                         vectors=args.vectors, clock_ns=args.clock_ns, seed=args.seed,
-                        out_root=args.output, keep_vcd=args.keep_vcd,
+                        out_root=args.output, keep_vcd=args.keep_vcd, liberty=args.liberty,
+                        cache=not args.no_cache, recipe=args.recipe,
                         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(record, indent=2, sort_keys=True))
 
 
+def cmd_synth_verilog(args):
+    from synth.flow import synth_verilog
+    signed = {"auto": None, "yes": True, "no": False}[args.signed]
+    record = synth_verilog(args.verilog, top=args.top,
+                           operands=args.operands.split(",") if args.operands else None,
+                           signed=signed, stream=args.stream, vectors=args.vectors,
+                           clock_ns=args.clock_ns, seed=args.seed, out_root=args.output,
+                           keep_vcd=args.keep_vcd, liberty=args.liberty, cache=not args.no_cache,
+                           recipe=args.recipe,
+                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps(record, indent=2, sort_keys=True))
+
+
+def add_flow_options(p):
+    """The cost-flow options shared by every ``synth`` form."""
+    p.add_argument("--stream", default="cnn", help="operand stream: uniform, cnn or trace:FILE")
+    p.add_argument("--vectors", type=int, default=2000, help="measured operations")
+    p.add_argument("--clock-ns", type=float, default=None,
+                   help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
+    p.add_argument("--seed", type=int, default=2022, help="stream seed")
+    p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
+    p.add_argument("--recipe", default="abc",
+                   help="mapping recipe: abc (default), abc-area or abc-delay")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute even when a cached result has the same inputs")
+    p.add_argument("--liberty", default=None,
+                   help="cell library: osu018 (default), sky130hd or a Liberty file")
+    p.add_argument("-o", "--output", default="build/synth",
+                   help="writes OUTPUT/<library>/<module>/")
+
+
+def synth_verilog_parser():
+    p = argparse.ArgumentParser(
+        prog="approxmac synth --verilog",
+        description="price your own Verilog design (two operand inputs; combinational or "
+                    "clk/rst/en/clr) through the same flow, streams and libraries")
+    p.add_argument("--verilog", required=True, help="the design's Verilog file")
+    p.add_argument("--top", default=None, help="top module (default: Yosys's pick)")
+    p.add_argument("--operands", default=None,
+                   help="the two operand ports, e.g. a,b (default: the non-control inputs)")
+    p.add_argument("--signed", default="auto", choices=("auto", "yes", "no"),
+                   help="operand signedness (auto: from the ports' declarations)")
+    add_flow_options(p)
+    p.set_defaults(func=cmd_synth_verilog)
+    return p
+
+
 def cmd_report(args):
     from .report import run_report
+    libs = [name for item in (args.liberty or [None]) for name in
+            (item.split(",") if item else [None])]
+    from .report import SETS
     return run_report(out_dir=args.output, vectors=args.vectors, jobs=args.jobs,
-                      streams=args.streams.split(","))
+                      entries=SETS[args.set],
+                      streams=args.streams.split(","), liberties=libs, cache=not args.no_cache,
+                      recipes=args.recipes.split(",") if args.recipes else None,
+                      scheduler=args.scheduler)
 
 
 def cmd_accuracy(args):
@@ -123,24 +177,31 @@ def build_parser():
                        help="ResNet-20 batch for the whole-network benchmark (default %(default)s)")
     bench.set_defaults(func=cmd_bench)
 
-    synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit")
+    synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit "
+                                         "(or of your own design: synth --verilog FILE ...)")
     units = synth.add_subparsers(dest="unit", required=True, metavar="UNIT")
     for unit in UNITS.values():
         p = units.add_parser(unit.name, help=unit.summary)
         add_unit_params(p, unit)
-        p.add_argument("--stream", default="cnn", help="operand stream: uniform, cnn or trace:FILE")
-        p.add_argument("--vectors", type=int, default=2000, help="measured operations")
-        p.add_argument("--clock-ns", type=float, default=None,
-                       help="clock period (default: critical path + 10 %%, rounded up to 0.5 ns)")
-        p.add_argument("--seed", type=int, default=2022, help="stream seed")
-        p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
-        p.add_argument("-o", "--output", default="build/synth", help="writes OUTPUT/<module>/")
+        add_flow_options(p)
     synth.set_defaults(func=cmd_synth)
 
     report = sub.add_parser("report", help="cost flow over the default unit set -> REPORT.md")
     report.add_argument("--vectors", type=int, default=2000, help="measured operations per run")
     report.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores, max 2)")
     report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
+    report.add_argument("--recipes", default=None,
+                        help="comma-separated mapping recipes (default: abc,abc-area,abc-delay)")
+    report.add_argument("--set", default="default", choices=("default", "full"),
+                        help="unit set: default (Mitch-w MACs at w = 4, 6, 8) or full (w = 2..8)")
+    report.add_argument("--scheduler", default=None,
+                        help="tcp://HOST:PORT of a running dask cluster, or serial "
+                             "(default: an in-process LocalCluster of --jobs workers)")
+    report.add_argument("--no-cache", action="store_true",
+                        help="recompute every result (and replace the cached ones)")
+    report.add_argument("--liberty", action="append",
+                        help="cell library (repeatable or comma-separated): osu018 (default), "
+                             "sky130hd or a Liberty file")
     report.add_argument("-o", "--output", default="build/report")
     report.set_defaults(func=cmd_report)
 
@@ -192,7 +253,12 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["synth"] and any(a == "--verilog" or a.startswith("--verilog=")
+                                     for a in argv[1:]):
+        args = synth_verilog_parser().parse_args(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
     except ParameterError as e:

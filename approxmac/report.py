@@ -17,15 +17,16 @@ parameters the unit does not take, is skipped with a message instead of failing 
 
 import json
 import os
+import statistics
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from golden.params import ParameterError
 
 from hdl.catalogue import UNITS
+from sweep.runner import Task, run_tasks
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Entry:
     lone: str = ""           # arrays: label of the lone PE they are compared with
     max_vectors: int = 0     # arrays: measured cycles are capped (each cycle is R x C MACs)
     first_stream_only: bool = False   # arrays: gate-level runs of ~40k cells take minutes each
+    first_library_only: bool = False  # arrays: on the first --liberty only
 
     @property
     def label(self):
@@ -52,85 +54,164 @@ class Entry:
 
 
 BASELINE = "bf16_mac"
-DEFAULT_SET = (
+
+
+def unit_set(ws):
+    """The report's units with the Mitch-w MACs at every w of ``ws``."""
+    return (
     [Entry("bf16_mac")]
-    + [Entry("mitch_bf16_mac", {"w": w, "variant": "trunc"}, exact="bf16_mac") for w in (4, 6, 8)]
+    + [Entry("mitch_bf16_mac", {"w": w, "variant": "trunc"}, exact="bf16_mac") for w in ws]
     + [Entry("int_mac", {"n": n}) for n in (8, 16)]
     + [Entry("mitch_mac", {"n": 16, "w": w, "variant": "trunc", "signed": "c1"},
-             exact="int_mac n=16") for w in (4, 6, 8)]
+             exact="int_mac n=16") for w in ws]
     + [Entry("int_mul", {"n": 16, "signed": "none"}),
        Entry("mitch_mul", {"n": 16, "w": 6, "variant": "trunc", "signed": "none"},
              exact="int_mul n=16 signed=none"),
        Entry("fp32_add")]
     + [Entry("systolic", dict(rows=4, cols=4, pe=pe, **params), exact=exact, lone=lone,
-             max_vectors=300, first_stream_only=True)
+             max_vectors=300, first_stream_only=True, first_library_only=True)
        for pe, params, exact, lone in [
            ("bf16_mac", {}, "", "bf16_mac"),
            ("mitch_bf16_mac", {"w": 6, "variant": "trunc"}, "systolic rows=4 cols=4 pe=bf16_mac",
             "mitch_bf16_mac w=6"),
            ("int_mac", {"n": 16}, "", "int_mac n=16"),
            ("mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"},
-            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1")]]
-)
+            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1")]])
+
+
+DEFAULT_SET = unit_set((4, 6, 8))
+# make report-full: the Mitch-w MACs (bf16 and int16) over the full sweep w = 2..8.
+FULL_SET = unit_set(range(2, 9))
+SETS = {"default": DEFAULT_SET, "full": FULL_SET}
 ARRAY_BASELINE = "systolic rows=4 cols=4 pe=bf16_mac"
 # The pairings the paper's "up to 80 % less energy than a bfloat16 MAC" is about.
 CLAIM_PAIRS = ("mitch_mac n=16 w=6 signed=c1", "mitch_bf16_mac w=6")
 
 
-def _run_one(entry, stream, vectors, out_root):
+HEADLINE_RULE = ("the headline figure of a unit is its lowest-energy netlist over the mapping "
+                 "recipes, each mapped netlist clocked at its own critical path + 10 % "
+                 "(the flow's default clock) on the same stream")
+
+
+def headline(outcomes, groups, recipes):
+    """One outcome per (unit, stream, library) in ``groups`` order: the HEADLINE_RULE pick among
+    its recipes' results, whose record gains ``recipes`` = every recipe's area, delay and
+    energy; when no recipe succeeded, the first failure (else the first skip)."""
+    merged = []
+    for entry, stream, lib in groups:
+        mine = [o for o in outcomes if o[1].label == entry.label and o[2] == stream and o[5] == lib]
+        mine.sort(key=lambda o: recipes.index(o[6]) if o[6] in recipes else -1)
+        ok = [o for o in mine if o[0] == "ok"]
+        failed = [o for o in mine if o[0] == "failed"]
+        if not ok:
+            merged.append((failed or mine)[0][:6])
+            continue
+        best = min(ok, key=lambda o: (o[3]["energy_pj_per_op"], recipes.index(o[6])
+                                      if o[6] in recipes else -1))
+        spread = [{"recipe": o[6], "area_um2": o[3]["area_um2"], "delay_ns": o[3]["delay_ns"],
+                   "energy_pj_per_op": o[3]["energy_pj_per_op"]} for o in ok]
+        merged.append(("ok", entry, stream, dict(best[3], recipes=spread), best[4], lib))
+        merged += [o[:6] for o in failed]      # a failed recipe is reported, not hidden
+    return merged
+
+
+def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True, recipe=None):
     """Worker: (status, entry, stream, record or message, details)."""
-    from synth.flow import synth_unit
+    from synth.flow import DEFAULT_RECIPE, synth_unit
+    recipe = recipe or DEFAULT_RECIPE
     if entry.unit not in UNITS:
         return ("skipped", entry, stream, f"unit {entry.unit} is not in hdl/catalogue.py yet", None)
     try:
         if entry.max_vectors:
             vectors = min(vectors, entry.max_vectors)
         record = synth_unit(entry.unit, entry.params, stream=stream, vectors=vectors,
-                            out_root=Path(out_root) / stream,
-                            progress=lambda msg: print(f"  {msg} [{stream}]", flush=True))
+                            out_root=Path(out_root) / stream, liberty=liberty, cache=cache,
+                            recipe=recipe,
+                            progress=lambda msg: print(f"  {msg} [{stream}, {liberty}]",
+                                                       flush=True))
     except ParameterError as e:
         return ("skipped", entry, stream, f"{entry.label}: {e}", None)
     except Exception as e:  # a tool failure is reported, not hidden; the other runs go on
         return ("failed", entry, stream, f"{entry.label}: {e}\n{traceback.format_exc(limit=3)}",
                 None)
-    details = json.loads((Path(out_root) / stream / record["module"] / "details.json").read_text())
+    folder = record["module"] if recipe == DEFAULT_RECIPE else f"{record['module']}--{recipe}"
+    details = json.loads((Path(out_root) / stream / record["liberty"]["name"] / folder
+                          / "details.json").read_text())
     return ("ok", entry, stream, record, details)
 
 
 def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", "uniform"),
-               entries=DEFAULT_SET):
-    """Run the default set and write costs.json, REPORT.md and the plots. Returns 0, or 1 when
-    a run failed (skipped entries are not failures)."""
+               entries=DEFAULT_SET, liberties=(None,), cache=True, recipes=None, scheduler=None):
+    """Run the default set on every library and write costs.json, REPORT.md and the plots.
+    Returns 0, or 1 when a run failed (skipped entries are not failures).
+
+    ``liberties``: built-in names or Liberty files (None: the default library); REPORT.md has one
+    part per library, and the plots of every library after the first carry its name.
+    ``recipes``: the mapping recipes every unit runs through (default: all of synth.flow.RECIPES;
+    arrays only the default one); the headline figure of a unit is HEADLINE_RULE's pick, and
+    costs.json lists every recipe's figures next to it. ``scheduler``: where the runs go
+    (sweep.runner.run_tasks: None = a LocalCluster of ``jobs`` worker processes, "serial", or
+    tcp://HOST:PORT of a running dask cluster); costs.json has the same bytes either way."""
+    from synth import libraries
+    from synth.flow import DEFAULT_RECIPE, RECIPES
+    recipes = list(recipes or RECIPES)
+    for recipe in recipes:
+        if recipe not in RECIPES:
+            raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     from synth.streams import make_stream, operand_format
+    specs = [libraries.resolve(lib) for lib in liberties]   # bad names fail before any run
+    for spec in specs:
+        libraries.build(spec)
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"liberty: each library once, got {', '.join(names)}")
     for stream in streams:        # reject a bad stream before any tool runs
         make_stream(stream, operand_format("int_mac", {"n": 8}), 1)
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
         raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
+    if scheduler not in (None, "serial") and not str(scheduler).startswith("tcp://"):
+        raise ParameterError(f"scheduler must be serial or tcp://HOST:PORT, got {scheduler!r}")
     jobs = jobs or max(1, min(2, os.cpu_count() or 1))
     if jobs < 1:
         raise ParameterError(f"jobs must be at least 1, got {jobs}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(e, s) for s in streams for e in entries if s == streams[0] or not e.first_stream_only]
-    print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams), "
-          f"{vectors} vectors each, {jobs} in parallel", flush=True)
+    groups = [(e, s, lib) for lib in names for s in streams for e in entries
+              if (s == streams[0] or not e.first_stream_only)
+              and (lib == names[0] or not e.first_library_only)]
+    tasks = [(e, s, lib, r) for e, s, lib in groups
+             for r in (recipes if not e.is_array else [DEFAULT_RECIPE])]
+    print(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams, "
+          f"{len(names)} libraries, recipes {', '.join(recipes)}), {vectors} vectors each, "
+          f"{jobs} in parallel", flush=True)
+    # A user's library travels by path, a built-in one by name.
+    given = {spec.name: spec.name if spec.name in libraries.BUILTIN else str(spec.path)
+             for spec in specs}
+    results = run_tasks(
+        _run_one, [Task(f"{e.label} ({s}, {lib}, {r})",
+                        (e, s, vectors, str(out_dir / "synth"), given[lib], cache, r))
+                   for e, s, lib, r in tasks],
+        scheduler=scheduler, n_workers=jobs, label="approxmac report",
+        progress=lambda line: print(line, flush=True))
     outcomes = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_run_one, e, s, vectors, out_dir / "synth") for e, s in tasks]
-        for done, future in enumerate(as_completed(futures), 1):
-            status, entry, stream, payload, details = future.result()
-            outcomes.append((status, entry, stream, payload, details))
-            note = "" if status == "ok" else f": {payload.splitlines()[0]}"
-            print(f"[{done}/{len(tasks)}] {status} {entry.label} ({stream}){note}", flush=True)
-
-    order = {(e.label, s): i for i, (e, s) in enumerate(tasks)}
-    outcomes.sort(key=lambda o: order[(o[1].label, o[2])])
-    results = [o for o in outcomes if o[0] == "ok"]
-    # costs.json: the list of result records (plus the report's label), in default-set order.
-    costs = [dict(r[3], label=r[1].label) for r in results]
+    for (e, s, lib, r), (status, entry, stream, payload, details) in zip(tasks, results):
+        outcomes.append((status, entry, stream, payload, details, lib, r))
+        if status != "ok":
+            print(f"{status} {entry.label} ({stream}, {lib}, {r}): {payload.splitlines()[0]}",
+                  flush=True)
+    outcomes = headline(outcomes, groups, recipes)
+    # costs.json: the list of result records (plus the report's label), in default-set order,
+    # library by library.
+    costs = [dict(o[3], label=o[1].label) for o in outcomes if o[0] == "ok"]
     (out_dir / "costs.json").write_text(json.dumps(costs, indent=2, sort_keys=True) + "\n")
-    (out_dir / "REPORT.md").write_text(render_markdown(results, outcomes, streams, vectors))
-    plots = write_plots(results, streams, out_dir)
+    parts, plots = [], []
+    for k, lib in enumerate(names):
+        mine = [o[:5] for o in outcomes if o[5] == lib]
+        results = [o for o in mine if o[0] == "ok"]
+        suffix = "" if k == 0 else f"_{lib}"
+        parts.append(render_markdown(results, mine, streams, vectors, suffix=suffix))
+        plots += write_plots(results, streams, out_dir, suffix=suffix)
+    (out_dir / "REPORT.md").write_text("\n".join(parts))
     attach_accuracy(out_dir)
     print(f"wrote {out_dir / 'costs.json'}, {out_dir / 'REPORT.md'}, "
           + ", ".join(str(p) for p in plots))
@@ -181,11 +262,13 @@ def _index(results):
     return {(r[1].label, r[2]): r[3] for r in results}
 
 
-def render_markdown(results, outcomes, streams, vectors):
+def render_markdown(results, outcomes, streams, vectors, suffix=""):
     by = _index(results)
     tools = results[0][3]["tools"] if results else {}
-    lib = results[0][3]["liberty"] if results else "?"
-    lines = ["# approxmac cost report", "",
+    info = results[0][3]["liberty"] if results else {"name": "?", "corner": "?", "sha256": "?"}
+    lib = info["name"]
+    lines = [f"# approxmac cost report: library `{lib}`", "",
+             f"Library `{lib}`, corner `{info['corner']}`, sha256 `{info['sha256']}`.", "",
              f"Produced by `approxmac report` (`make report`): every unit of the default set "
              f"synthesized with Yosys to the `{lib}` standard cells, timed with OpenSTA, and "
              f"simulated at gate level with delays over {vectors} operations of each operand "
@@ -219,6 +302,8 @@ def render_markdown(results, outcomes, streams, vectors):
                          f"{rec['area_um2']:.0f} | {rec['delay_ns']:.3f} | {rec['clock_ns']:g} | "
                          f"{rec['energy_pj_per_op']:.3f} | {vs_bf16} | {vs_exact} |")
         lines.append("")
+    lines += noise_section(results)
+    lines += iso_clock_section(results, streams)
     lines += array_section(results, by, streams)
     lines += claim_section(by, streams)
     lines += crosscheck_section(results)
@@ -227,9 +312,88 @@ def render_markdown(results, outcomes, streams, vectors):
         lines += ["## Not measured", ""]
         lines += [f"* {o[1].label} ({o[2]}): {o[0]} — {o[3].splitlines()[0]}" for o in skipped]
         lines.append("")
-    lines += ["## Plots", "", "![energy and area vs w](energy_area_vs_w.png)", "",
-              "![energy per operation by unit and stream](energy_by_unit.png)", ""]
+    lines += ["## Plots", "", f"![energy and area vs w](energy_area_vs_w{suffix}.png)", "",
+              f"![energy per operation by unit and stream](energy_by_unit{suffix}.png)", ""]
     return "\n".join(lines)
+
+
+def iso_energy(rec, details, period_ns):
+    """Energy per operation of a measured unit clocked at ``period_ns`` instead of its own clock.
+
+    Once every path settles within the period, a longer period spaces the same events further
+    apart: the counted toggles, hence the dynamic energy per operation, are unchanged, and only
+    the leakage per operation grows with the period (P_leak x T / operations per period)."""
+    if period_ns < rec["delay_ns"]:
+        raise ValueError(f"{rec['module']}: period {period_ns} ns below its critical path")
+    return rec["dynamic_pj_per_op"] + details["leakage_nw"] * period_ns * 1e-6 \
+        / details.get("ops_per_period", 1)
+
+
+def iso_clock_section(results, streams):
+    """Every pairing at one common period: the slower unit's critical path."""
+    by = {(r[1].label, r[2]): r for r in results}
+    pairs = []
+    for _, entry, stream, _, _ in results:
+        if entry.is_array:
+            ref = ARRAY_BASELINE if entry.label != ARRAY_BASELINE else ""
+            pairs += [(entry.label, ref, stream)] if ref else []
+            pairs += [(entry.label, entry.exact, stream)] if entry.exact and entry.exact != ref else []
+            continue
+        if entry.is_mac and entry.unit != BASELINE:
+            pairs.append((entry.label, BASELINE, stream))
+        if entry.exact and entry.exact != BASELINE:
+            pairs.append((entry.label, entry.exact, stream))
+    rows = []
+    for label, ref, stream in pairs:
+        if (label, stream) not in by or (ref, stream) not in by:
+            continue
+        (_, _, _, rec, det), (_, _, _, base, base_det) = by[(label, stream)], by[(ref, stream)]
+        period = max(rec["delay_ns"], base["delay_ns"])
+        own = _saving(rec["energy_pj_per_op"], base["energy_pj_per_op"])
+        e, e_ref = iso_energy(rec, det, period), iso_energy(base, base_det, period)
+        rows.append(f"| {label} vs {ref} | {stream} | {period:.3f} | {e:.3f} | {e_ref:.3f} | "
+                    f"{_saving(e, e_ref):.1f} % | {own:.1f} % |")
+    if not rows:
+        return []
+    return ["## Iso-clock pairings", "",
+            "Both units of a pairing clocked at one common period, the slower unit's critical "
+            "path, with leakage counted at that period (energy = dynamic energy per operation, "
+            "which does not depend on the period once every path settles within it, + leakage "
+            "power × period / operations per period), next to the own-clock saving (each unit "
+            "at its own critical path + 10 %, as in the tables above).", "",
+            "| pairing | stream | common period ns | energy pJ/op | reference pJ/op "
+            "| saving, iso-clock | saving, own clocks |",
+            "|---|---|---:|---:|---:|---:|---:|", *rows, ""]
+
+
+def _spread(values):
+    values = sorted(values)
+    return values[0], float(statistics.median(values)), values[-1]
+
+
+def noise_section(results):
+    """Min / median / max area and energy over the mapping recipes of every unit."""
+    rows = [r for r in results if len(r[3].get("recipes", [])) > 1]
+    if not rows:
+        return []
+    lines = ["## Synthesis noise (mapping recipes)", "",
+             "Every unit mapped by each recipe of `synth.flow.RECIPES` (`abc`: Yosys's default "
+             "ABC script; `abc-area`: area-oriented `map -a`; `abc-delay`: delay-oriented `map` "
+             "with buffering and gate sizing), each netlist timed and simulated on its own. "
+             f"Rule: {HEADLINE_RULE}. Spread = (max − min) / min.", "",
+             "| unit | stream | headline recipe | area µm² min / median / max | spread "
+             "| energy pJ/op min / median / max | spread |",
+             "|---|---|---|---|---:|---|---:|"]
+    for _, entry, stream, rec, _ in rows:
+        area = _spread([x["area_um2"] for x in rec["recipes"]])
+        energy = _spread([x["energy_pj_per_op"] for x in rec["recipes"]])
+        lines.append(f"| {entry.label} | {stream} | {rec['recipe']} | "
+                     f"{area[0]:.0f} / {area[1]:.0f} / {area[2]:.0f} | "
+                     f"{100 * (area[2] / area[0] - 1):.1f} % | "
+                     f"{energy[0]:.3f} / {energy[1]:.3f} / {energy[2]:.3f} | "
+                     f"{100 * (energy[2] / energy[0] - 1):.1f} % |")
+    lines.append("")
+    return lines
 
 
 def array_section(results, by, streams):
@@ -306,7 +470,7 @@ def crosscheck_section(results):
     return lines
 
 
-def write_plots(results, streams, out_dir):
+def write_plots(results, streams, out_dir, suffix=""):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -321,7 +485,12 @@ def write_plots(results, streams, out_dir):
         for unit, pattern, exact in families:
             ws = [w for w in range(2, 17) if (pattern.format(w=w), stream) in by]
             if ws:
-                ax.plot(ws, [by[(pattern.format(w=w), stream)][key] for w in ws], "o-", label=unit)
+                recs = [by[(pattern.format(w=w), stream)] for w in ws]
+                ys = [r[key] for r in recs]
+                # Spread bars: the min and max over the mapping recipes.
+                lo = [y - min([x[key] for x in r.get("recipes", [])] or [y]) for y, r in zip(ys, recs)]
+                hi = [max([x[key] for x in r.get("recipes", [])] or [y]) - y for y, r in zip(ys, recs)]
+                ax.errorbar(ws, ys, yerr=[lo, hi], fmt="o-", capsize=3, label=unit)
         for ref in (BASELINE, "int_mac n=16", "int_mac n=8"):
             if (ref, stream) in by:
                 ax.axhline(by[(ref, stream)][key], ls="--", lw=1, color="gray")
@@ -334,7 +503,7 @@ def write_plots(results, streams, out_dir):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    first = out_dir / "energy_area_vs_w.png"
+    first = out_dir / f"energy_area_vs_w{suffix}.png"
     fig.savefig(first, dpi=110, metadata={"Software": None})
     plt.close(fig)
 
@@ -355,7 +524,7 @@ def write_plots(results, streams, out_dir):
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    second = out_dir / "energy_by_unit.png"
+    second = out_dir / f"energy_by_unit{suffix}.png"
     fig.savefig(second, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return [first, second]

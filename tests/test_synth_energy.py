@@ -17,7 +17,15 @@ import pytest
 from liberty.parser import parse_liberty
 
 from synth import energy, gatesim
-from synth.liberty import DEFAULT_CELL_MODELS, DEFAULT_LIBERTY, load_library
+from synth import libraries
+
+OSU = libraries.build(libraries.resolve("osu018"))
+DEFAULT_LIBERTY = str(OSU.lib)          # the build copy (osu018 needs no normalisation)
+DEFAULT_CELL_MODELS = str(OSU.models)   # generated from the liberty (synth/cellmodels.py)
+
+
+def load_library():
+    return OSU.library()
 from synth.netlist import read_netlist
 
 CHAIN_V = """module chain(a, y);

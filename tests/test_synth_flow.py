@@ -13,7 +13,11 @@ from golden.mitchell import mitch_mul
 from golden.params import ParameterError
 from synth import energy, gatesim, streams
 from synth.flow import RESULT_FIELDS, synth_unit
-from synth.liberty import load_library
+from synth import libraries
+
+
+def load_library():
+    return libraries.build(libraries.resolve("osu018")).library()
 from synth.netlist import read_netlist
 
 
@@ -109,7 +113,7 @@ def _rows(path):
 def test_synth_combinational_end_to_end(tmp_path):
     record = synth_unit("mitch_mul", {"n": 4, "w": 2}, stream="uniform", vectors=150,
                         out_root=tmp_path)
-    out = tmp_path / "mitch_mul_n4_w2_trunc_none"
+    out = tmp_path / "osu018" / "mitch_mul_n4_w2_trunc_none"
     assert sorted(record) == sorted(RESULT_FIELDS)
     assert json.loads((out / "result.json").read_text()) == record
     for name in ("netlist.v", "stat.txt", "timing.rpt", "power.rpt", "delays.sdf", "toggles.txt"):
@@ -121,7 +125,9 @@ def test_synth_combinational_end_to_end(tmp_path):
     assert 0 < record["delay_ns"] <= record["clock_ns"]
     assert record["energy_pj_per_op"] == pytest.approx(
         record["dynamic_pj_per_op"] + record["leakage_pj_per_op"], rel=1e-5)
-    assert record["sta_vectorless_pj_per_op"] > 0 and record["liberty"] == "osu018_stdcells"
+    assert record["sta_vectorless_pj_per_op"] > 0 and record["liberty"] == {
+        "name": "osu018", "corner": "typical",
+        "sha256": libraries.resolve("osu018").sha256}
     # The gate-level netlist computes golden's products, with delays, for every vector.
     a = np.array([int(x, 16) for x in _rows(out / "in_a.hex")])
     b = np.array([int(x, 16) for x in _rows(out / "in_b.hex")])
@@ -145,7 +151,7 @@ def test_synth_combinational_end_to_end(tmp_path):
 def test_synth_sequential_end_to_end(tmp_path):
     record = synth_unit("mitch_mul", {"n": 4, "w": 3, "signed": "c1", "registered": True},
                         stream="cnn", vectors=100, out_root=tmp_path)
-    out = tmp_path / record["module"]
+    out = tmp_path / "osu018" / record["module"]
     assert record["module"] == "mitch_mul_n4_w3_trunc_c1_reg"
     timing = (out / "timing.rpt").read_text()
     assert "=== input to register" in timing and "=== register to output" in timing
@@ -190,7 +196,7 @@ def test_cli_synth_writes_result(tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["module"] == "mitch_mul_n4_w2_trunc_none"
     assert "gate-level simulation" in captured.err           # progress on stderr
-    assert (tmp_path / "mitch_mul_n4_w2_trunc_none" / "result.json").exists()
+    assert (tmp_path / "osu018" / "mitch_mul_n4_w2_trunc_none" / "result.json").exists()
 
 
 # ---------------------------------------------------------------- the report
@@ -201,16 +207,25 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
                      exact="int_mul n=4 signed=none"),
                Entry("no_such_unit", {"n": 4})]
     texts = []
-    for run in ("one", "two"):
-        status = run_report(out_dir=tmp_path / run, vectors=40, jobs=1, streams=("cnn",),
-                            entries=entries)
+    for run in ("one", "two"):    # one: a dask LocalCluster; two: serial, every result cached
+        status = run_report(out_dir=tmp_path / run, vectors=40, jobs=2, streams=("cnn",),
+                            entries=entries, cache=run == "two",
+                            scheduler=None if run == "one" else "serial")
         assert status == 0
         texts.append((tmp_path / run / "costs.json").read_bytes())
     assert texts[0] == texts[1]
     costs = json.loads(texts[0])
     assert [r["module"] for r in costs] == ["int_mul_n4_none", "mitch_mul_n4_w2_trunc_none"]
-    assert all(set(r) == set(RESULT_FIELDS) | {"label"} for r in costs)
+    assert all(set(r) == set(RESULT_FIELDS) | {"label", "recipes"} for r in costs)
+    for r in costs:     # the headline rule: the lowest-energy recipe, every recipe listed
+        assert sorted(x["recipe"] for x in r["recipes"]) == ["abc", "abc-area", "abc-delay"]
+        best = min(r["recipes"], key=lambda x: x["energy_pj_per_op"])
+        assert r["recipe"] == best["recipe"] and r["energy_pj_per_op"] == best["energy_pj_per_op"]
     report = (tmp_path / "one" / "REPORT.md").read_text()
+    assert "## Synthesis noise (mapping recipes)" in report and "lowest-energy netlist" in report
+    iso = re.search(r"^\| mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none \| cnn \| "
+                    r"([0-9.]+) \|", report, re.M)
+    assert iso and float(iso.group(1)) == pytest.approx(max(r["delay_ns"] for r in costs), abs=1e-3)
     assert "mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none: energy" in report
     assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in hdl/catalogue.py" \
         in report
@@ -222,7 +237,7 @@ def test_synth_systolic_array_prices_per_mac_and_computes_golden(tmp_path):
     from golden.systolic import matmul
     record = synth_unit("systolic", {"rows": 2, "cols": 2, "pe": "int_mac", "n": 4}, stream="uniform",
                         vectors=70, out_root=tmp_path)
-    out = tmp_path / record["module"]
+    out = tmp_path / "osu018" / record["module"]
     assert record["module"] == "systolic_r2_c2_int_mac_n4_acc16"
     details = json.loads((out / "details.json").read_text())
     assert details["ops_per_period"] == 4 and details["measured_ops"] == 4 * 70
@@ -253,3 +268,21 @@ def test_accuracy_section_is_attached_once(tmp_path):
     assert attach_accuracy(tmp_path) and attach_accuracy(tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
     assert text.startswith("# cost report") and text.count("| fp32 | 98.3 |") == 1
+
+
+def test_iso_clock_energy_is_the_same_events_with_longer_leakage(tmp_path):
+    """The iso-clock figures rest on this: a longer period leaves the counted toggles (so the
+    dynamic energy) unchanged and only stretches the leakage."""
+    from approxmac.report import iso_energy
+    fast = synth_unit("mitch_mul", {"n": 4, "w": 3, "registered": True}, stream="cnn", vectors=80,
+                      clock_ns=5.0, out_root=tmp_path / "fast")
+    slow = synth_unit("mitch_mul", {"n": 4, "w": 3, "registered": True}, stream="cnn", vectors=80,
+                      clock_ns=13.0, out_root=tmp_path / "slow")
+    toggles = [gatesim.read_toggles(tmp_path / run / "osu018" / fast["module"] / "toggles.txt")[:2]
+               for run in ("fast", "slow")]
+    assert toggles[0] == toggles[1]
+    assert slow["dynamic_pj_per_op"] == fast["dynamic_pj_per_op"]
+    details = json.loads((tmp_path / "fast" / "osu018" / fast["module"] / "details.json").read_text())
+    assert iso_energy(fast, details, 13.0) == pytest.approx(slow["energy_pj_per_op"], rel=1e-5)
+    with pytest.raises(ValueError, match="below its critical path"):
+        iso_energy(fast, details, fast["delay_ns"] / 2)
