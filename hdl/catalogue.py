@@ -53,6 +53,11 @@ def _mitch_bf16(w=6):
             Param("variant", str, "trunc", "fraction truncation", VARIANTS))
 
 
+def _posit(n=16, es=1):
+    return (Param("n", int, n, "posit width n (3..32)"),
+            Param("es", int, es, "posit exponent bits es (0..4, at most n-3)"))
+
+
 ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (2N..64; None = 2N+8, at most 64)")
 
 
@@ -68,6 +73,10 @@ UNITS = {u.name: u for u in [
           Param("signed", str, "exact", "none = unsigned, exact = two's complement", ("none", "exact")))),
     Unit("mitch_bf16_mul", "bf16 x bf16 -> fp32 with a Mitch-w significand product",
          "mitch_bf16_mul:MitchBf16Mul", _mitch_bf16()),
+    Unit("posit_mul", "exact posit<n,es> multiplier, correctly rounded, p = posit_mul(a, b)",
+         "posit_mul:PositMul", _posit() + (REGISTERED,)),
+    Unit("plam_mul", "PLAM posit<n,es> multiplier (Mitchell on the fractions), p = plam_mul(a, b)",
+         "plam_mul:PlamMul", _posit() + (REGISTERED,)),
     Unit("bf16_mac", "bf16 MAC, acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))", "mac:Bf16Mac"),
     Unit("mitch_bf16_mac", "Mitch-w bf16 MAC, acc <- fp32_add(clr ? +0 : acc, mitch_bf16_mul(a, b))",
          "mac:MitchBf16Mac", _mitch_bf16()),

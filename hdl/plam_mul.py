@@ -1,0 +1,35 @@
+r"""PLAM, the posit logarithm-approximate multiplier, as hardware: the circuit of
+golden.posit.plam_mul (Murillo, Del Barrio et al., IEEE TETC 2021).
+
+    p = plam_mul(a, b, n=n, es=es)
+
+Datapath: the shell of hdl/posit_mul.py (decoders, rounder, sign, zero, NaR) with the
+significand multiplier replaced by one FB-bit adder (FB = n - 1 - es): s = f_a + f_b; its carry
+adds 1 to scale_a + scale_b and its low FB bits are the result's fraction (Mitchell: 1 + s when
+s < 1, 2 s = 2 (1 + (s - 1)) otherwise).
+
+Ports
+    a, b : in  n bits   posit<n, es> patterns
+    p    : out n bits   the PLAM product's pattern
+``registered=True`` adds one output register stage, as for PositMul.
+"""
+
+from amaranth.hdl import Signal
+
+from .posit import scale_shape
+from .posit_mul import PositMultiplier
+
+
+class PlamMul(PositMultiplier):
+    """PLAM posit<n, es> multiplier (see the module docstring for formula and ports)."""
+
+    kind = "plam_mul"
+
+    def product(self, m, da, db):
+        """(scale, fraction) of 2^(SF_a + SF_b) (1 + f_a + f_b) in Mitchell's form."""
+        fb = self.fb
+        s = Signal(fb + 1, name="frac_sum")
+        m.d.comb += s.eq(da.sig[:fb] + db.sig[:fb])
+        scale = Signal(scale_shape(self.n, self.es), name="product_scale")
+        m.d.comb += scale.eq(da.scale + db.scale + s[fb])
+        return scale, s[:fb]
