@@ -223,6 +223,11 @@ def quire_nar(quire):
     return -(1 << (quire - 1))
 
 
+def _obj(v):
+    """A 0-d object array: np.where must not convert big Python ints to int64."""
+    return np.array(v, dtype=object)
+
+
 def product_to_quire(product, *, n, es, quire):
     """Quire addends (object arrays of signed Python ints, in ulps of minpos^2) of a product
     tuple from ``exact_product`` / ``plam_product``; NaR products give the quire's NaR."""
@@ -232,7 +237,7 @@ def product_to_quire(product, *, n, es, quire):
     # a negative shift drops only zero bits: every product is a multiple of minpos^2
     mag = np.where(shift >= 0, sig << np.maximum(shift, 0), sig >> np.maximum(-shift, 0))
     q = np.where(sign == 1, -mag, mag)
-    return np.where(nar, quire_nar(quire), np.where(zero, 0, q)).astype(object)
+    return np.where(nar, _obj(quire_nar(quire)), np.where(zero, _obj(0), q)).astype(object)
 
 
 def quire_add(acc, addend, *, quire):
@@ -240,7 +245,7 @@ def quire_add(acc, addend, *, quire):
     nar = quire_nar(quire)
     half = 1 << (quire - 1)
     total = ((acc + addend + half) % (1 << quire)) - half
-    return np.where((acc == nar) | (addend == nar), nar, total).astype(object)
+    return np.where((acc == nar) | (addend == nar), _obj(nar), total).astype(object)
 
 
 def _quire_fields(q, keep):

@@ -14,22 +14,29 @@ Ports
 ``registered=True`` adds one output register stage, as for PositMul.
 """
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Cat, Const, Signal
 
 from .posit import scale_shape
 from .posit_mul import PositMultiplier
+
+
+def plam_significand(m, da, db, n, es):
+    """(scale, sig, FB) of the PLAM product sig 2^(scale - FB): s = f_a + f_b, sig = {1, s mod
+    2^FB}, scale = SF_a + SF_b + carry(s)."""
+    fb = n - 1 - es
+    s = Signal(fb + 1, name="frac_sum")
+    scale = Signal(scale_shape(n, es), name="product_scale")
+    m.d.comb += [s.eq(da.sig[:fb] + db.sig[:fb]), scale.eq(da.scale + db.scale + s[fb])]
+    return scale, Cat(s[:fb], Const(1, 1)), fb
 
 
 class PlamMul(PositMultiplier):
     """PLAM posit<n, es> multiplier (see the module docstring for formula and ports)."""
 
     kind = "plam_mul"
+    significand = staticmethod(plam_significand)
 
     def product(self, m, da, db):
-        """(scale, fraction) of 2^(SF_a + SF_b) (1 + f_a + f_b) in Mitchell's form."""
-        fb = self.fb
-        s = Signal(fb + 1, name="frac_sum")
-        m.d.comb += s.eq(da.sig[:fb] + db.sig[:fb])
-        scale = Signal(scale_shape(self.n, self.es), name="product_scale")
-        m.d.comb += scale.eq(da.scale + db.scale + s[fb])
-        return scale, s[:fb]
+        """(scale, fraction): already normalized, the fraction is the sum's low FB bits."""
+        scale, sig, fb = plam_significand(m, da, db, self.n, self.es)
+        return scale, sig[:fb]

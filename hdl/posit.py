@@ -31,12 +31,22 @@ def scale_shape(n, es):
 
 
 def leading_zeros(m, x, width, name):
-    """Count of leading zeros of the ``width``-bit value ``x`` (``width`` when x = 0)."""
-    count = Signal(range(width + 1), name=name, init=width)
-    m.d.comb += count.eq(width)
-    for i in range(width):          # later statements win: the highest set bit decides
-        with m.If(x[i]):
-            m.d.comb += count.eq(width - 1 - i)
+    """Count of leading zeros of the ``width``-bit value ``x`` (``width`` when x = 0), as a
+    log-depth tree: x is padded below with ones to a power of two W > width (so the padded word
+    is never 0), and each node picks its low half's count, plus W/2, when its high half is 0."""
+    size = 1 << width.bit_length()                    # W > width
+    padded = Cat(Const((1 << (size - width)) - 1, size - width), x)
+
+    def tree(v):                                      # (all zero, count mod len(v))
+        if len(v) == 1:
+            return ~v[0], Const(0, 0)
+        half = len(v) // 2
+        zero_lo, count_lo = tree(v[:half])
+        zero_hi, count_hi = tree(v[half:])
+        return zero_hi & zero_lo, Mux(zero_hi, Cat(count_lo, Const(1, 1)), Cat(count_hi, Const(0, 1)))
+
+    count = Signal(range(width + 1), name=name)
+    m.d.comb += count.eq(tree(padded)[1])
     return count
 
 

@@ -63,19 +63,28 @@ class PositMultiplier(wiring.Component):
         return m
 
 
+def exact_significand(m, da, db, n, es):
+    """(scale, sig, frac_bits) of the exact product |a b| = sig 2^(scale - frac_bits):
+    sig = sig_a sig_b (2 FB + 2 bits, leading one at bit 2 FB or 2 FB + 1), scale = SF_a + SF_b."""
+    fb = n - 1 - es
+    sig = Signal(2 * fb + 2, name="sig_product")
+    scale = Signal(scale_shape(n, es), name="sig_scale")
+    m.d.comb += [sig.eq(da.sig * db.sig), scale.eq(da.scale + db.scale)]
+    return scale, sig, 2 * fb
+
+
 class PositMul(PositMultiplier):
     """Exact posit<n, es> multiplier (see the module docstring for formula and ports)."""
 
     kind = "posit_mul"
+    significand = staticmethod(exact_significand)
 
     def product(self, m, da, db):
-        """(scale, fraction below the leading one) of the exact product sig_a sig_b."""
-        fb = self.fb
-        prod = Signal(2 * fb + 2, name="sig_product")
-        m.d.comb += prod.eq(da.sig * db.sig)
-        top = prod[-1]
+        """(scale, fraction below the leading one) of the exact product, normalized."""
+        base, sig, f = exact_significand(m, da, db, self.n, self.es)
+        top = sig[-1]
         scale = Signal(scale_shape(self.n, self.es), name="product_scale")
-        frac = Signal(2 * fb + 1, name="product_frac")
-        m.d.comb += [scale.eq(da.scale + db.scale + top),
-                     frac.eq(Mux(top, prod[:2 * fb + 1], Cat(Const(0, 1), prod[:2 * fb])))]
+        frac = Signal(f + 1, name="product_frac")
+        m.d.comb += [scale.eq(base + top),
+                     frac.eq(Mux(top, sig[:f + 1], Cat(Const(0, 1), sig[:f])))]
         return scale, frac
