@@ -61,6 +61,9 @@ def _posit(n=16, es=1):
 ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (2N..64; None = 2N+8, at most 64)")
 
 
+QUIRE = Param("quire", int, None, "quire bits Q (None = the minimum 32 + 4 (n-2) 2^es, up to 4096)")
+
+
 REGISTERED = Param("registered", bool, False, "add one output register stage (clk, rst)")
 
 UNITS = {u.name: u for u in [
@@ -84,6 +87,10 @@ UNITS = {u.name: u for u in [
          (Param("n", int, 8, "operand width N (4..32), two's complement"), ACC_WIDTH)),
     Unit("mitch_mac", "Mitch-w integer MAC, acc <- (clr ? 0 : acc) + mitch_mul(a, b) mod 2^acc_width",
          "mac:MitchMac", _mitch(n=8, w=6, signed="exact") + (ACC_WIDTH,)),
+    Unit("posit_mac", "posit MAC with a quire: quire <- (clr ? 0 : quire) + a * b exactly, acc = posit(quire)",
+         "posit_mac:PositMac", _posit(n=8, es=0) + (QUIRE,)),
+    Unit("plam_mac", "PLAM MAC with a quire: quire <- (clr ? 0 : quire) + plam(a, b) exactly, acc = posit(quire)",
+         "posit_mac:PlamMac", _posit(n=8, es=0) + (QUIRE,)),
     Unit("systolic", "R x C output-stationary systolic array of MAC PEs, C = A @ B",
          "systolic:SystolicArray",
          (Param("rows", int, 4, "array rows R (1..16)"), Param("cols", int, 4, "array columns C (1..16)"),

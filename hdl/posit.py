@@ -77,8 +77,10 @@ class PositDecoder(wiring.Component):
         run = leading_zeros(m, body ^ r.replicate(n - 1), n - 1, "run")
         k = Signal(signed(Shape.cast(range(n)).width + 1), name="k")
         m.d.comb += k.eq(Mux(r, run - 1, -run))
-        rest = Signal(n - 1, name="rest")       # exponent and fraction, top-aligned
-        m.d.comb += rest.eq(body << (run + 1))
+        # exponent and fraction, top-aligned: body << (run + 1), written so that no
+        # intermediate is wider than 2n - 2 bits (Icarus is much slower beyond 64 bits)
+        rest = Signal(n - 1, name="rest")
+        m.d.comb += rest.eq(Cat(Const(0, 1), (body << run)[:n - 2]))
         e = rest[fb:] if es else Const(0, 0)
         m.d.comb += [
             self.nar.eq(x == 1 << (n - 1)),

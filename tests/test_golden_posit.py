@@ -369,3 +369,90 @@ def test_bad_operands():
         posit_mul(np.array([256]), np.array([1]), n=8, es=0)
     with pytest.raises(ParameterError, match="integer array"):
         plam_mul(np.array([1]), np.array([1.0]), n=8, es=0)
+
+
+# ---------------------------------------------------------------- MACs (golden/mac.py)
+
+from golden.mac import dot, mac_run, mac_spec   # noqa: E402
+
+
+def ref_mac(a, b, en, clr, rst, n, es, kind):
+    """acc per cycle: an exact Fraction quire with a NaR flag, rounded by the search."""
+    kind = {"posit_mac": "posit_mul", "plam_mac": "plam_mul"}[kind]
+    quire, nar, out = Fraction(0), False, []
+    for x, y, e, c, r in zip(a, b, en, clr, rst):
+        if r:
+            quire, nar = Fraction(0), False
+        elif e:
+            t = ref_product(x, y, n, es, kind)
+            if c:
+                quire, nar = Fraction(0), False
+            if t is None:
+                nar = True
+            elif not nar:
+                quire += to_fraction(t)
+        if nar:
+            out.append(1 << (n - 1))
+        else:
+            out.append(ref_round_search(from_fraction(quire), n, es)[0])
+    return out
+
+
+def mac_stream(n, es, cycles, seed):
+    rng = np.random.default_rng(seed)
+    spec = special_values(n, es)
+    one = 1 << (n - 2)
+    near = (one + rng.integers(-(one >> 1), one >> 1, cycles)) * rng.choice([1, -1], cycles)
+    pick = rng.random(cycles)
+    draw = lambda: np.where(pick < 0.7, near % (1 << n),
+                            np.where(pick < 0.9, rng.integers(0, 1 << n, cycles),
+                                     rng.choice(spec, cycles)))
+    a, b = draw(), draw()
+    pick = rng.random(cycles)
+    b = np.where(pick < 0.7, near[::-1] % (1 << n), b)
+    en = rng.random(cycles) < 0.85
+    clr = rng.random(cycles) < 0.08
+    rst = rng.random(cycles) < 0.01
+    return a.astype(np.int64), b.astype(np.int64), en, clr, rst
+
+
+@pytest.mark.parametrize("kind", ["posit_mac", "plam_mac"])
+@pytest.mark.parametrize("n,es", [(8, 0), (8, 2), (16, 1), (32, 2)])
+def test_mac_run_matches_exact_quire(kind, n, es):
+    a, b, en, clr, rst = mac_stream(n, es, 3000, seed=n + es)
+    got = mac_run(a, b, en, clr, rst, unit=kind, n=n, es=es)
+    assert got.dtype == np.dtype(f"uint{max(8, 1 << (n - 1).bit_length())}")
+    assert got.tolist() == ref_mac(a.tolist(), b.tolist(), en, clr, rst, n, es, kind)
+
+
+@pytest.mark.parametrize("kind", ["posit_mac", "plam_mac"])
+def test_dot_is_one_rounding_of_the_exact_sum(kind):
+    n, es = 16, 1
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0x3000, 0x5000, (50, 64)), rng.integers(0x3000, 0x5000, (50, 64))
+    b[::2] |= 0x8000                                  # mixed signs: cancellation
+    b[::2] = (-(b[::2] & 0x7FFF)) & 0xFFFF
+    got = dot(a, b, kind, n=n, es=es)
+    mul = {"posit_mac": "posit_mul", "plam_mac": "plam_mul"}[kind]
+    for g, x, y in zip(got.tolist(), a.tolist(), b.tolist()):
+        total = sum(to_fraction(ref_product(p, q, n, es, mul)) for p, q in zip(x, y))
+        assert g == ref_round_search(from_fraction(total), n, es)[0]
+
+
+def test_quire_limits_and_nar():
+    n, es = 8, 0
+    maxpos, minpos, nar, neg = 0x7F, 0x01, 0x80, lambda v: (-v) & 0xFF
+    # maxpos^2 five times (acc saturates), back down to 0 exactly; minpos^2 survives maxpos^2
+    a = [maxpos] * 5 + [neg(maxpos)] * 5 + [minpos, maxpos, neg(maxpos), nar] + [0x40] * 5
+    b = [maxpos] * 10 + [minpos, maxpos, maxpos] + [0x40] * 6
+    clr = [0] * 17 + [1, 0]
+    got = mac_run(np.array(a), np.array(b), 1, np.array(clr), 0, unit="posit_mac",
+                  n=n, es=es).tolist()
+    assert got[:5] == [maxpos] * 5 and got[9] == 0
+    assert got[10:13] == [minpos, maxpos, minpos]      # 2^-12 kept exactly under +-2^12
+    assert got[13:17] == [nar] * 4                     # NaR in, sticky
+    assert got[17:] == [0x40, 0x60]                    # clr: 1, then 2
+    spec = mac_spec("posit_mac", n=8, es=2)
+    assert spec.quire == 128
+    with pytest.raises(ParameterError, match="quire must be in 128..4096, got 64"):
+        mac_spec("posit_mac", n=8, es=2, quire=64)

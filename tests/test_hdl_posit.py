@@ -102,3 +102,39 @@ def test_cli_bad_parameters_write_nothing(tmp_path, args, message):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and message in proc.stderr
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- MACs
+
+from golden.mac import mac_run                    # noqa: E402
+from hdl.posit_mac import PlamMac, PositMac       # noqa: E402
+from test_hdl_mac import run_mac                  # noqa: E402
+
+MACS = {"posit_mac": PositMac, "plam_mac": PlamMac}
+
+
+@pytest.mark.parametrize("kind", MACS)
+@pytest.mark.parametrize("n,es", [(8, 0), (16, 1), (32, 2)])
+def test_mac_amaranth_sim_matches_golden(kind, n, es):
+    rng = np.random.default_rng(n + es)
+    cycles = 300
+    spec = special_values(n, es)
+    a = np.where(rng.random(cycles) < 0.1, rng.choice(spec, cycles), rng.integers(0, 1 << n, cycles))
+    b = np.where(rng.random(cycles) < 0.1, rng.choice(spec, cycles), rng.integers(0, 1 << n, cycles))
+    en, clr, rst = rng.random(cycles) < 0.8, rng.random(cycles) < 0.1, rng.random(cycles) < 0.02
+    got = run_mac(MACS[kind](n=n, es=es), a, b, en, clr, rst, n)
+    assert got == mac_run(a, b, en, clr, rst, unit=kind, n=n, es=es).tolist()
+
+
+@pytest.mark.parametrize("kind", MACS)
+@pytest.mark.parametrize("n,es,quire", [(3, 0, None), (8, 0, None), (16, 1, 150), (32, 2, None)])
+def test_mac_verilog_is_lint_clean(tmp_path, kind, n, es, quire):
+    unit = MACS[kind](n=n, es=es, quire=quire)
+    assert unit.name == f"{kind}_n{n}_es{es}_q{quire or 32 + 4 * (n - 2) * 2 ** es}"
+    path = write_verilog(unit, tmp_path)
+    assert verilator_lint(path, unit.name) == ""
+
+
+def test_mac_rejects_a_narrow_quire():
+    with pytest.raises(ParameterError, match="quire must be in 144..4096, got 100"):
+        PositMac(n=16, es=1, quire=100)
