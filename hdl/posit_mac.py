@@ -33,7 +33,7 @@ from golden.params import ParameterError
 from golden.posit import quire_frac_bits
 
 from .plam_mul import plam_significand
-from .posit import PositDecoder, PositRounder, leading_zeros, scale_shape
+from .posit import PositDecoder, PositRounder, leading_zeros
 from .posit_mul import exact_significand
 
 

@@ -5,9 +5,11 @@ special class crossed (and RNE-tie and saturation operands) for n = 16 and 32.""
 import numpy as np
 import pytest
 
+from golden.mac import mac_run
 from golden.posit import (float64_to_posit, plam_mul, posit_mul, special_classes,
                           special_values)
 from hdl.plam_mul import PlamMul
+from hdl.posit_mac import PlamMac, PositMac
 from hdl.posit_mul import PositMul
 from sim.runner import CosimFailure, run_cosim
 
@@ -106,8 +108,6 @@ def test_bench_reports_a_wrong_golden_value():
 
 # ---------------------------------------------------------------- MACs (sequential bench)
 
-from golden.mac import mac_run                    # noqa: E402
-from hdl.posit_mac import PlamMac, PositMac       # noqa: E402
 
 MACS = {"posit_mac": PositMac, "plam_mac": PlamMac}
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
+from golden.mac import dot, mac_run, mac_spec
 from golden.params import ParameterError
 from golden.posit import (float64_to_posit, plam_mul, posit_mul, posit_to_float64,
                           quire_frac_bits, quire_to_posit, quire_width, special_classes,
@@ -373,7 +374,6 @@ def test_bad_operands():
 
 # ---------------------------------------------------------------- MACs (golden/mac.py)
 
-from golden.mac import dot, mac_run, mac_spec   # noqa: E402
 
 
 def ref_mac(a, b, en, clr, rst, n, es, kind):
