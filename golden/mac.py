@@ -21,6 +21,16 @@ of stages, 0..2.
     int_mac          golden.int_mul (n, signed="exact")         + mod 2^A       A = acc_width bits
     mitch_mac        golden.mitchell.mitch_mul (n, w, variant,  + mod 2^A       A bits
                      signed; default "exact")
+    posit_mac        golden.posit.exact_product (n, es),        quire_add       the quire (Q bits);
+                     the exact product, unrounded                               acc = quire rounded
+    plam_mac         golden.posit.plam_product (n, es),         quire_add       to posit<n, es>
+                     the PLAM product, unrounded
+
+Posit MACs (golden/posit.py defines the quire): the register is a Q-bit quire, Q = quire
+(default and minimum quire_width(n, es)); a product enters it exactly (never rounded), a NaR
+operand makes it NaR and a NaR quire stays NaR until clr or rst; the output acc is the quire
+rounded to posit<n, es> (RNE on the bit string, saturating). Quire values are returned as
+posit<n, es> patterns; internally they are signed Python ints (object arrays), exact at any Q.
 
 Integer accumulators add the 2N-bit product, sign-extended (zero-extended for signed="none"), to
 an A-bit register and wrap around modulo 2^A (two's complement); A = acc_width defaults to
@@ -37,7 +47,9 @@ from .fp32_add import fp32_add
 from .int_mul import int_mul
 from .mitch_bf16_mul import check_mitch_bf16_params, mitch_bf16_mul
 from .mitchell import mitch_mul, wrap_signed
-from .params import ParameterError, check_int, check_mitch_params
+from .params import ParameterError, check_int, check_mitch_params, check_posit_params
+from .posit import (check_quire, exact_product, plam_product, product_to_quire, quire_add,
+                    quire_to_posit)
 
 
 def check_acc_width(n, acc_width):
@@ -87,8 +99,29 @@ def _integer_mac(product, n, acc_width, signed):
     return MacSpec(mul, add, np.uint64(0), value, width)
 
 
+def _quire_mac(product, n, es, quire):
+    check_posit_params(n, es)
+    q = check_quire(n, es, quire)
+    mul = lambda a, b: product_to_quire(product(a, b, n=n, es=es), n=n, es=es, quire=q)
+    add = lambda acc, p: quire_add(acc, p, quire=q)
+    value = lambda acc: quire_to_posit(acc, n=n, es=es, quire=q)
+    # a 0-d object array: np.full / np.where keep the quire in exact Python ints
+    spec = MacSpec(mul, add, np.array(0, dtype=object), value)
+    spec.quire = q
+    return spec
+
+
+def _posit_mac(n, es, quire=None):
+    return _quire_mac(exact_product, n, es, quire)
+
+
+def _plam_mac(n, es, quire=None):
+    return _quire_mac(plam_product, n, es, quire)
+
+
 _BUILDERS = {"bf16_mac": _bf16_mac, "mitch_bf16_mac": _mitch_bf16_mac,
-             "int_mac": _int_mac, "mitch_mac": _mitch_mac}
+             "int_mac": _int_mac, "mitch_mac": _mitch_mac,
+             "posit_mac": _posit_mac, "plam_mac": _plam_mac}
 MAC_UNITS = tuple(_BUILDERS)
 
 

@@ -34,3 +34,11 @@ def check_mitch_params(n, w, variant, signed, *, n_range=(4, 32)):
     check_int("w", w, 2, n)
     check_choice("variant", variant, VARIANTS)
     check_choice("signed", signed, SIGNED_MODES)
+
+
+def check_posit_params(n, es):
+    """Check posit<n, es>: n in 3..32, es in 0..4 and es <= n - 3 (a regime needs 2 bits)."""
+    check_int("n", n, 3, 32)
+    check_int("es", es, 0, 4)
+    if es > n - 3:
+        raise ParameterError(f"es must be in 0..{n - 3} for n={n} (es <= n - 3), got {es}")

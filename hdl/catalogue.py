@@ -53,6 +53,11 @@ def _mitch_bf16(w=6):
             Param("variant", str, "trunc", "fraction truncation", VARIANTS))
 
 
+def _posit(n=16, es=1):
+    return (Param("n", int, n, "posit width n (3..32)"),
+            Param("es", int, es, "posit exponent bits es (0..4, at most n-3)"))
+
+
 ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (2N..64; None = 2N+8, at most 64)")
 
 
@@ -60,6 +65,9 @@ PIPELINE = Param("pipeline", int, 0, "register stages between multiplier and acc
                  "(0 or 1; 1: latency 2 cycles)", (0, 1))
 
 GATE_ZERO = Param("gate_zero", bool, False, "skip zero products: multiplier inputs hold, no accumulate")
+
+QUIRE = Param("quire", int, None, "quire bits Q (None = the minimum 32 + 4 (n-2) 2^es, up to 4096)")
+
 
 REGISTERED = Param("registered", bool, False, "add one output register stage (clk, rst)")
 
@@ -73,6 +81,10 @@ UNITS = {u.name: u for u in [
           Param("signed", str, "exact", "none = unsigned, exact = two's complement", ("none", "exact")))),
     Unit("mitch_bf16_mul", "bf16 x bf16 -> fp32 with a Mitch-w significand product",
          "mitch_bf16_mul:MitchBf16Mul", _mitch_bf16()),
+    Unit("posit_mul", "exact posit<n,es> multiplier, correctly rounded, p = posit_mul(a, b)",
+         "posit_mul:PositMul", _posit() + (REGISTERED,)),
+    Unit("plam_mul", "PLAM posit<n,es> multiplier (Mitchell on the fractions), p = plam_mul(a, b)",
+         "plam_mul:PlamMul", _posit() + (REGISTERED,)),
     Unit("bf16_mac", "bf16 MAC, acc <- fp32_add(clr ? +0 : acc, bf16_mul(a, b))", "mac:Bf16Mac",
          (PIPELINE, GATE_ZERO)),
     Unit("mitch_bf16_mac", "Mitch-w bf16 MAC, acc <- fp32_add(clr ? +0 : acc, mitch_bf16_mul(a, b))",
@@ -82,6 +94,10 @@ UNITS = {u.name: u for u in [
           GATE_ZERO)),
     Unit("mitch_mac", "Mitch-w integer MAC, acc <- (clr ? 0 : acc) + mitch_mul(a, b) mod 2^acc_width",
          "mac:MitchMac", _mitch(n=8, w=6, signed="exact") + (ACC_WIDTH, PIPELINE, GATE_ZERO)),
+    Unit("posit_mac", "posit MAC with a quire: quire <- (clr ? 0 : quire) + a * b exactly, acc = posit(quire)",
+         "posit_mac:PositMac", _posit(n=8, es=0) + (QUIRE,)),
+    Unit("plam_mac", "PLAM MAC with a quire: quire <- (clr ? 0 : quire) + plam(a, b) exactly, acc = posit(quire)",
+         "posit_mac:PlamMac", _posit(n=8, es=0) + (QUIRE,)),
     Unit("systolic", "R x C output-stationary systolic array of MAC PEs, C = A @ B",
          "systolic:SystolicArray",
          (Param("rows", int, 4, "array rows R (1..16)"), Param("cols", int, 4, "array columns C (1..16)"),
