@@ -20,6 +20,7 @@ from golden.params import ParameterError
 
 from . import data as cnn_data
 from . import nets, onnx_export
+from .executor import preprocess
 
 DESCRIPTION = {
     "smallcnn": "conv3x3(16)-BN-ReLU-maxpool 2x2, conv3x3(32)-BN-ReLU-maxpool 2x2, flatten, FC 10 "
@@ -44,7 +45,7 @@ def card(path, model=None):
     meta = onnx_export.metadata(model)
     arch = meta.get("architecture", "?")
     ds = cnn_data.load(meta["dataset"])
-    logits = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, ds.x_test))
+    logits = onnx_export.onnxruntime_logits(model, preprocess(model, ds.x_test))
     acc = float((logits.argmax(1) == ds.y_test).mean())
     stored = float(meta["fp32_test_accuracy"])
     if acc != stored:

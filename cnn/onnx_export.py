@@ -132,25 +132,6 @@ def count(model):
     return params, macs
 
 
-def smallcnn_from_npz(path):
-    """(net, params, meta) of a small-CNN weights file in the former cnn.model format
-    (conv1, bn1_{gamma,beta,mean,var}, conv2, bn2_*, fc_w (F, 10), fc_b, eps, meta)."""
-    with np.load(path) as f:
-        w = {k: f[k] for k in f.files}
-    if np.float32(w["eps"]) != np.float32(nets.EPS):
-        raise ValueError(f"{path}: eps {float(w['eps'])}, the exporter writes {nets.EPS}")
-    meta = json.loads(str(w["meta"]))
-    hw = int(round(np.sqrt(w["fc_w"].shape[0] / w["conv2"].shape[0]))) * 4
-    net = nets.smallcnn((1, hw, hw))
-    params = {"conv1.weight": w["conv1"], "conv2.weight": w["conv2"],
-              "fc.weight": w["fc_w"], "fc.bias": w["fc_b"]}
-    for i in (1, 2):
-        for ours, theirs in (("scale", "gamma"), ("bias", "beta"), ("mean", "mean"),
-                             ("var", "var")):
-            params[f"conv{i}_bn.{ours}"] = w[f"bn{i}_{theirs}"]
-    return net, params, meta
-
-
 def onnxruntime_logits(model, x, batch=1000, threads=2):
     """Logits of images ``x`` (already preprocessed) under onnxruntime's CPU provider."""
     import onnxruntime as ort
@@ -161,12 +142,3 @@ def onnxruntime_logits(model, x, batch=1000, threads=2):
     x = np.asarray(x, dtype=np.float32)
     return np.concatenate([sess.run(["logits"], {"input": x[i:i + batch]})[0]
                            for i in range(0, len(x), batch)])
-
-
-def preprocess(model, x):
-    """x' = (x - mean) / std per channel with the model's ``preprocess_mean`` / ``_std``."""
-    meta = metadata(model)
-    mean = np.asarray(json.loads(meta.get("preprocess_mean", "[0]")), np.float32)
-    std = np.asarray(json.loads(meta.get("preprocess_std", "[1]")), np.float32)
-    return ((np.asarray(x, np.float32) - mean[None, :, None, None])
-            / std[None, :, None, None]).astype(np.float32)

@@ -47,6 +47,7 @@ from golden.params import ParameterError
 from . import data as cnn_data
 from . import nets
 from . import onnx_export
+from .executor import preprocess
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 BN_MOMENTUM = 0.9
@@ -364,7 +365,7 @@ def accuracy(logits, y):
 def check_export(model, trainer, stats, x, rel=1e-4):
     """onnxruntime's logits of x equal the JAX inference-form logits within rel x max |logit|
     and give the same top-1; returns the relative difference."""
-    ort = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, x))
+    ort = onnx_export.onnxruntime_logits(model, preprocess(model, x))
     ref = trainer.logits(x, stats)
     err = float(np.abs(ort - ref).max() / np.abs(ref).max())
     if err > rel or not np.array_equal(ort.argmax(1), ref.argmax(1)):
@@ -441,7 +442,7 @@ def run(args, log=print):
     if stopped:
         meta["stopped"] = stopped
     model = tr.to_onnx(stats, {**meta, "fp32_test_accuracy": 0.0})
-    logits = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, ds.x_test))
+    logits = onnx_export.onnxruntime_logits(model, preprocess(model, ds.x_test))
     acc = accuracy(logits, ds.y_test)
     err = check_export(model, tr, stats, ds.x_test[:500])
     model = tr.to_onnx(stats, {**meta, "fp32_test_accuracy": acc})

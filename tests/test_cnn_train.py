@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from cnn import data, nets, onnx_export
+from cnn import data, executor, nets, onnx_export
 
 MODELS = Path(__file__).resolve().parent.parent / "cnn" / "models"
 COMMITTED = sorted(p for p in MODELS.glob("*.onnx") if ".ckpt" not in p.name)   # not checkpoints
@@ -55,7 +55,7 @@ def test_train_export_roundtrip(tiny, arch):
         if n.op_type == "Conv":
             np.testing.assert_array_equal(inits[n.input[1]], np.asarray(tr.params[n.input[1]]))
     x = np.concatenate([tiny.x_test, tiny.x_train[:24]])
-    ort = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, x))
+    ort = onnx_export.onnxruntime_logits(model, executor.preprocess(model, x))
     ref = tr.logits(x, stats)
     assert np.abs(ort - ref).max() <= 1e-4 * np.abs(ref).max()
     assert np.array_equal(ort.argmax(1), ref.argmax(1))
@@ -106,5 +106,5 @@ def test_small_committed_models_reach_their_accuracy(path):
     model = onnx.load(str(path))
     meta = onnx_export.metadata(model)
     ds = data.load(meta["dataset"])
-    logits = onnx_export.onnxruntime_logits(model, onnx_export.preprocess(model, ds.x_test))
+    logits = onnx_export.onnxruntime_logits(model, executor.preprocess(model, ds.x_test))
     assert (logits.argmax(1) == ds.y_test).mean() == float(meta["fp32_test_accuracy"])
