@@ -239,6 +239,16 @@ def _round(x):
     return float(f"{x:.6g}")
 
 
+def check_run_args(recipe, vectors, clock_ns):
+    """ParameterError for an unknown recipe, a vector count below 1 or a clock period <= 0."""
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
+        raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
+    if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
+        raise ParameterError(f"clock_ns must be a positive number of ns, got {clock_ns!r}")
+
+
 def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=None, seed=2022,
                out_root="build/synth", progress=None, keep_vcd=False, liberty=None, cache=True,
                recipe=DEFAULT_RECIPE):
@@ -253,12 +263,7 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     say = progress or (lambda msg: None)
     unit = get_unit(unit_name)
     spec = libraries.resolve(liberty)
-    if recipe not in RECIPES:
-        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
-    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
-        raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
-    if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
-        raise ParameterError(f"clock_ns must be a positive number of ns, got {clock_ns!r}")
+    check_run_args(recipe, vectors, clock_ns)
     component = unit.build(**(params or {}))
     # Later rejections (stream, clock) leave the component unelaborated on purpose.
     component._MustUse__silence = True
@@ -334,12 +339,7 @@ def synth_verilog(path, *, top=None, operands=None, signed=None, stream="cnn", v
         For a file that does not exist or parse, or without two suitable operand ports."""
     say = progress or (lambda msg: None)
     spec = libraries.resolve(liberty)
-    if recipe not in RECIPES:
-        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
-    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
-        raise ParameterError(f"vectors must be a positive integer, got {vectors!r}")
-    if clock_ns is not None and (isinstance(clock_ns, bool) or not clock_ns > 0):
-        raise ParameterError(f"clock_ns must be a positive number of ns, got {clock_ns!r}")
+    check_run_args(recipe, vectors, clock_ns)
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"verilog: no such file {str(path)!r}")
