@@ -36,20 +36,16 @@ import numpy as np
 from golden.floats import float_to_fp32
 from golden.fp32_add import fp32_add
 
-from . import kernels
+from . import conv, kernels
 from .exactsum import determined, exact_sum_fp32, round_fp32
 
 
 def im2col(x, k, stride=1):
     """(N, C, H, W) -> (N*H'*W', C*k*k) patches of a 'same'-padded (k // 2) k x k convolution
     with ``stride`` (H' = (H - 1) // stride + 1); column order (c, i, j), matching a weight
-    tensor (C_out, C, k, k) reshaped to (C_out, -1)."""
-    n, c, h, w = x.shape
+    tensor (C_out, C, k, k) reshaped to (C_out, -1). (cnn.conv.im2col is the general form.)"""
     p = k // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))  # n, c, h, w, k, k
-    win = win[:, :, ::stride, ::stride]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
+    return conv.im2col(x, (k, k), (stride, stride), (1, 1), ((p, p), (p, p)))
 
 
 # ---------------------------------------------------------------- naive: the definition
