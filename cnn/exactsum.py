@@ -1,4 +1,5 @@
-r"""Exact accumulation, rounded once to fp32: the adder side of the CNN's float layers.
+r"""Exact accumulation, rounded once (to fp32, or to posit<n, es>): the adder side of the CNN's
+float and posit layers.
 
 A float layer output is
 
@@ -14,11 +15,21 @@ agree bit for bit. (golden/mac.py's sequential MAC instead rounds after every fp
 runs that too, for the check and for the approximate-adder experiment.) R is monotone, which the
 fast path uses: if R(s - e) == R(s + e) for an approximate sum s with |s - E| <= e, then R(E) is
 that value.
+
+Posit layers (``PositRounding``) are the quire MAC (golden/mac.py posit_mac, plam_mac): the
+unrounded products summed exactly in the quire, the sum rounded once to posit<n, es> (RNE on the
+bit string, saturating; golden.posit), then read as its float32 value (exact for n <= 16 and
+es <= 3). That R is monotone too, and its output is a float32 value, so the same fast path holds
+with R = ``PositRounding.round``. ``FP32`` and ``PositRounding`` share the interface: ``round(v)``
+(R of float64 values taken as exact) and ``exact_sum(terms)`` (R of the exact sum).
 """
 
 import math
 
 import numpy as np
+
+from golden.posit import (check_quire, float64_to_posit, posit_to_float64, quire_frac_bits,
+                          quire_to_posit)
 
 MIN_NORMAL = 2.0 ** -126
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -57,7 +68,50 @@ def exact_sum_fp32(terms):
     return max(f, g) if r > 0 else min(f, g)
 
 
-def determined(s, err):
-    """(mask, value): where R(s - err) == R(s + err), R of every E with |E - s| <= err."""
-    lo, hi = round_fp32(s - err), round_fp32(s + err)
+def determined(s, err, rounding=None):
+    """(mask, value): where R(s - err) == R(s + err), R of every E with |E - s| <= err (R =
+    ``rounding.round``, fp32 by default)."""
+    r = round_fp32 if rounding is None else rounding.round
+    lo, hi = r(s - err), r(s + err)
     return lo == hi, lo
+
+
+class _Fp32:
+    """R of the float layers (module docstring)."""
+    round = staticmethod(round_fp32)
+    exact_sum = staticmethod(exact_sum_fp32)
+
+
+FP32 = _Fp32()
+
+
+class PositRounding:
+    """R of posit<n, es> layers: the exact sum rounded to posit<n, es> by golden.posit, as its
+    float32 value (n <= 16, es <= 3: every posit value is an fp32 number).
+
+    Parameters
+    ----------
+    n, es : int
+        The posit format (golden.params.check_posit_params).
+    """
+
+    def __init__(self, n, es):
+        self.n, self.es = n, es
+        self.quire = check_quire(n, es, None)
+
+    def round(self, v):
+        """R on float64 values taken as exact (float64_to_posit rounds the exact value)."""
+        p = float64_to_posit(np.asarray(v, dtype=np.float64), n=self.n, es=self.es)
+        return posit_to_float64(p, n=self.n, es=self.es).astype(np.float32)
+
+    def exact_sum(self, terms):
+        """R(sum of ``terms``): float64 products of two posits (multiples of minpos^2) summed
+        in the golden quire as integers, rounded by golden.posit.quire_to_posit."""
+        qf = quire_frac_bits(self.n, self.es)
+        ulps = [math.ldexp(float(t), qf) for t in terms]
+        if not all(u.is_integer() for u in ulps):
+            raise ValueError("PositRounding.exact_sum: a term is not a multiple of minpos^2")
+        half = 1 << (self.quire - 1)
+        q = (sum(int(u) for u in ulps) + half) % (1 << self.quire) - half    # the quire's wrap
+        p = quire_to_posit(np.array(q, dtype=object), n=self.n, es=self.es, quire=self.quire)
+        return posit_to_float64(p, n=self.n, es=self.es).astype(np.float32)
