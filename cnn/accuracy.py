@@ -47,7 +47,8 @@ ALL_MULTS = (
     + [f"mitch_bf16_w{w}_{v}" for v in ("trunc", "unbiased") for w in W_RANGE]
     + ["int8", "int16"]
     + [f"mitch_int8_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)]
-    + [f"mitch_int16_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)])
+    + [f"mitch_int16_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)]
+    + [f"{u}_n{n}_es{es}" for u in ("posit", "plam") for n, es in ((8, 0), (8, 1), (16, 1))])
 ADDER_ENTRIES = (["bf16+fp32_add", "mitch_bf16_w6_trunc+fp32_add"]
                  + [f"bf16+trunc_add_t{t}" for t in (4, 8, 12)] + ["bf16+mitch_add"])
 NAMED_LISTS = {
@@ -359,9 +360,11 @@ def run_metadata(plans, ds, sets, calib_desc, calibrated, fp32_logits, exact_nod
         "calibration": calib_desc if calibrated else None,
         "models": models, "exact_nodes": list(exact_nodes),
         "operands": "bf16 units: fp32 -> bf16 round to nearest even; integer units: symmetric, "
-                    "weights per output channel, activations per tensor (calibration)",
-        "accumulation": "exact, rounded once to fp32 (float units) / exact integer; MULT+ADDER "
-                        "entries accumulate in MAC order with that golden adder",
+                    "weights per output channel, activations per tensor (calibration); posit "
+                    "units: fp32 -> posit<n, es> round to nearest even, saturating",
+        "accumulation": "exact, rounded once to fp32 (float units) / exact integer / the quire, "
+                        "rounded once to posit<n, es> (posit units); MULT+ADDER entries "
+                        "accumulate in MAC order with that golden adder",
         "other_operators": "fp32 (onnx.reference), BatchNormalization kept as separate nodes",
         "statistics": "top1_ci: 95 % Wilson interval; mcnemar_p: exact two-sided McNemar test "
                       "against FP32 on the same images; significant: mcnemar_p < 0.05",
