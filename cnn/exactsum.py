@@ -113,5 +113,6 @@ class PositRounding:
             raise ValueError("PositRounding.exact_sum: a term is not a multiple of minpos^2")
         half = 1 << (self.quire - 1)
         q = (sum(int(u) for u in ulps) + half) % (1 << self.quire) - half    # the quire's wrap
-        p = quire_to_posit(np.array(q, dtype=object), n=self.n, es=self.es, quire=self.quire)
-        return posit_to_float64(p, n=self.n, es=self.es).astype(np.float32)
+        # 1-element arrays: golden's decode negates with wrap-around, which NumPy flags on 0-d
+        p = quire_to_posit(np.array([q], dtype=object), n=self.n, es=self.es, quire=self.quire)
+        return posit_to_float64(p, n=self.n, es=self.es).astype(np.float32)[0]
