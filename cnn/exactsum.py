@@ -20,7 +20,7 @@ Posit layers (``PositRounding``) are the quire MAC (golden/mac.py posit_mac, pla
 unrounded products summed exactly in the quire, the sum rounded once to posit<n, es> (RNE on the
 bit string, saturating; golden.posit), then read as its float32 value (exact for n <= 16 and
 es <= 3). That R is monotone too, and its output is a float32 value, so the same fast path holds
-with R = ``PositRounding.round``. ``FP32`` and ``PositRounding`` share the interface: ``round(v)``
+with R = ``PositRounding.round``. ``FP32_ROUNDING`` and ``PositRounding`` share the interface: ``round(v)``
 (R of float64 values taken as exact) and ``exact_sum(terms)`` (R of the exact sum).
 """
 
@@ -82,7 +82,7 @@ class _Fp32:
     exact_sum = staticmethod(exact_sum_fp32)
 
 
-FP32 = _Fp32()
+FP32_ROUNDING = _Fp32()
 
 
 class PositRounding:

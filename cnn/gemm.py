@@ -48,7 +48,7 @@ from golden.mac import dot
 from golden.posit import posit_to_float64
 
 from . import conv, kernels, plam_kernel
-from .exactsum import FP32, determined, exact_sum_fp32, round_fp32
+from .exactsum import FP32_ROUNDING, determined, exact_sum_fp32, round_fp32
 
 
 def im2col(x, k, stride=1):
@@ -304,10 +304,10 @@ def lsb_exponent(v):
     return np.where(v == 0, np.inf, e - 53 + np.frexp(low.astype(np.float64))[1] - 1)
 
 
-def _round_rows(s, bound, small, low_b, k, terms, rounding=FP32):
+def _round_rows(s, bound, small, low_b, k, terms, rounding=FP32_ROUNDING):
     """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
     elsewhere where possible, term by term (``terms(m, c)``: row m's exact terms for column c)
-    for the rare rest. R = ``rounding`` (cnn.exactsum: FP32 or a PositRounding).
+    for the rare rest. R = ``rounding`` (cnn.exactsum: FP32_ROUNDING or a PositRounding).
 
     Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
     if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so

@@ -69,7 +69,7 @@ from golden.params import ParameterError, check_choice, check_int, check_mitch_p
 from golden.posit import (decode, exact_product, float64_to_posit, nar_pattern, plam_product,
                           product_to_float64)
 
-from .exactsum import FP32, PositRounding
+from .exactsum import FP32_ROUNDING, PositRounding
 
 MAX_INT_CLASSES_LOG2 = 10      # the fast path's table is K x 2^w x C floats: w <= 10 keeps it small
 POSIT_N = (8, 16)
@@ -107,8 +107,8 @@ class Mult:
 
     @property
     def rounding(self):
-        """The R of the layer's exact sum (cnn.exactsum): FP32, or the posit rounding."""
-        return PositRounding(self.n, self.es) if self.kind == "posit" else FP32
+        """The R of the layer's exact sum (cnn.exactsum): FP32_ROUNDING, or the posit rounding."""
+        return PositRounding(self.n, self.es) if self.kind == "posit" else FP32_ROUNDING
 
     @property
     def table_path(self):
