@@ -352,7 +352,7 @@ def posit_direct(a, b, mult):
     min |value| bounds the scale), q_b the lowest bit of b's terms; the sums are rounded by
     _round_rows with the posit rounding, the rare undecided sums from the golden products."""
     value, scale, frac = _posit_tables(mult)
-    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    a, b = np.asarray(a), np.asarray(b)                 # patterns index the tables directly
     f = mult.n - 3 - mult.es
     if mult.plam:
         sa, sb = scale[a], scale[b]
