@@ -112,10 +112,9 @@ class Mult:
 
     @property
     def table_path(self):
-        """Whether the fast path runs the class table (bf16, Mitch-w and PLAM n <= 8 units)."""
-        if self.kind == "posit":
-            return self.plam and self.n <= POSIT_TABLE_N
-        return self.kind in ("float", "int")
+        """False for the posit units whose fast path needs no class table (cnn.gemm.posit_direct:
+        exact posit products, PLAM n = 16); True for the others."""
+        return self.kind != "posit" or (self.plam and self.n <= POSIT_TABLE_N)
 
     # ------------------------------------------------------------ golden products
     def product(self, a, b):
