@@ -24,6 +24,7 @@ with R = ``PositRounding.round``. ``FP32_ROUNDING`` and ``PositRounding`` share 
 (R of float64 values taken as exact) and ``exact_sum(terms)`` (R of the exact sum).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -85,6 +86,32 @@ class _Fp32:
 FP32_ROUNDING = _Fp32()
 
 
+@functools.lru_cache(maxsize=16)
+def rounding_table(n, es):
+    """(vals, mids, tie) of golden float64_to_posit on posit<n, es> (n <= 16): vals = the
+    positive posit values in increasing order; mids[i] = the rounding boundary between vals[i] and
+    vals[i+1], the (n+1)-bit posit between them (golden posit_to_float64); tie[i] = golden's result
+    on mids[i]. Checked against golden at build: the float64 just below mids[i] rounds to vals[i],
+    the one just above to vals[i+1]; golden rounding is monotone, so every |v| in (mids[i-1],
+    mids[i]) rounds to vals[i], below mids[0] (and above 0) to minpos, beyond the last to maxpos.
+
+    Raises
+    ------
+    RuntimeError
+        if golden disagrees with a boundary (never, if the boundaries are right).
+    """
+    pos = np.arange(1, 1 << (n - 1))
+    vals = posit_to_float64(pos, n=n, es=es)
+    mids = posit_to_float64((pos[:-1] << 1) | 1, n=n + 1, es=es)
+    tie = posit_to_float64(float64_to_posit(mids, n=n, es=es), n=n, es=es)
+    lo = float64_to_posit(np.nextafter(mids, 0.0), n=n, es=es)
+    hi = float64_to_posit(np.nextafter(mids, np.inf), n=n, es=es)
+    if not (np.array_equal(lo, pos[:-1]) and np.array_equal(hi, pos[1:])
+            and np.isin(tie, [vals[:-1], vals[1:]]).all()):
+        raise RuntimeError(f"posit<{n}, {es}> rounding boundaries disagree with golden")
+    return vals, mids, tie
+
+
 class PositRounding:
     """R of posit<n, es> layers: the exact sum rounded to posit<n, es> by golden.posit, as its
     float32 value (n <= 16, es <= 3: every posit value is an fp32 number).
@@ -100,9 +127,16 @@ class PositRounding:
         self.quire = check_quire(n, es, None)
 
     def round(self, v):
-        """R on float64 values taken as exact (float64_to_posit rounds the exact value)."""
-        p = float64_to_posit(np.asarray(v, dtype=np.float64), n=self.n, es=self.es)
-        return posit_to_float64(p, n=self.n, es=self.es).astype(np.float32)
+        """R on float64 values taken as exact: golden float64_to_posit's result, read from
+        ``rounding_table`` (a search among the rounding boundaries, several times faster)."""
+        vals, mids, tie = rounding_table(self.n, self.es)
+        a = np.abs(np.asarray(v, dtype=np.float64))
+        i = np.searchsorted(mids, a)                       # mids[i-1] < a <= mids[i]
+        r = vals[i]
+        on = mids[np.minimum(i, len(mids) - 1)] == a
+        r = np.where(on, tie[np.minimum(i, len(tie) - 1)], r)
+        r = np.where(a == 0, 0.0, np.where(np.asarray(v) < 0, -r, r))
+        return r.astype(np.float32)
 
     def exact_sum(self, terms):
         """R(sum of ``terms``): float64 products of two posits (multiples of minpos^2) summed

@@ -192,6 +192,22 @@ def test_posit_rounding():
         r.exact_sum([2.0 ** -13])
 
 
+@pytest.mark.parametrize("n, es", [(8, 0), (8, 1), (8, 2), (16, 0), (16, 1), (16, 2)])
+def test_table_rounding_is_golden_rounding(n, es):
+    """PositRounding.round (a search among boundaries built from golden) == golden
+    float64_to_posit on every boundary (ties), the doubles next to them, every posit value, zeros,
+    far beyond maxpos and below minpos, and random values, both signs."""
+    from cnn.exactsum import rounding_table
+    vals, mids, _ = rounding_table(n, es)
+    rng = np.random.default_rng(n + es)
+    v = np.concatenate([mids, np.nextafter(mids, 0), np.nextafter(mids, np.inf), vals,
+                        rng.standard_normal(50_000) * 2.0 ** rng.integers(-70, 70, 50_000),
+                        [0.0, 1e300, 1e-300, 2.0 ** -1074]])
+    v = np.concatenate([v, -v])
+    want = posit_to_float64(float64_to_posit(v, n=n, es=es), n=n, es=es).astype(np.float32)
+    assert np.array_equal(PositRounding(n, es).round(v).view(np.uint32), want.view(np.uint32))
+
+
 @pytest.mark.parametrize("name, match", [
     ("posit_n12_es1", "n must be one of 8, 16"),
     ("plam_n8_es3", "es must be in 0..2"),
