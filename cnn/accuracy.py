@@ -64,9 +64,9 @@ NAMED_LISTS = {
 # (bf16+fp32_add) 0.1. Headline on 10 000 images ~ 2750 CPU-s; the 26 sweep entries ~ 2.2 CPU-s
 # per subset image: 250 images ~ 550 CPU-s; total ~ 27 min on 2 cores. The adders (0.1 image/s)
 # are left out of the default grid; they run on SEQ images when asked for. The six posit units
-# (00:30 UTC, 20 images, CPU time, one thread, on a loaded machine): posit_n8_es0 9.0 images/s,
-# posit_n16_es1 8.8, plam_n8_es1 13.6, plam_n16_es1 8.3: ~ 160 CPU-s on the subset, ~ 1.5 min
-# more on 2 cores.
+# (01:00 UTC, 20 images, CPU time, one thread, on a loaded machine): posit_n8_es0 11.9 images/s,
+# posit_n8_es1 12.0, posit_n16_es1 10.2, plam_n8_es0 17.2, plam_n8_es1 19.6, plam_n16_es1 8.8:
+# ~ 120 CPU-s on the subset, ~ 1 min more on 2 cores.
 DEFAULT_SUBSET = 250
 DEFAULT_SEQ_IMAGES = 20
 DEFAULT_CALIB_IMAGES = 1000
