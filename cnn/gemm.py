@@ -20,7 +20,7 @@ r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, 
   2^(52+q)) float64 adds them exactly in any order; elsewhere s (float64, rounded) differs from
   the exact E by at most err = K 2^-51 sum_k |term| (bounded per row), and where
   R(s - err) == R(s + err), R(E) is that value; the rare rest is summed exactly term by term
-  (exactsum.exact_sum_fp32).
+  (cnn.kernels.exact_round_rows, compiled; the definition is exactsum.exact_sum_fp32).
 * ``sequential_matmul`` -- float units as golden/mac.py's MAC computes them: acc = +0, then
   acc = add(acc, p_k) for k = 0..K-1 in order, with add = golden.fp32_add (the MAC) or an
   approximate adder (golden.approx_add). The products come from the decomposition.
@@ -186,7 +186,7 @@ def _fast_codes(codes, rowbase, koff, b, mult):
         s = av @ bv
         # terms a * b are multiples of 2^(lsb(scale) - 7 + lsb(b))
         return _round_rows(s, bound, smin * 2.0 ** -7, lsb_exponent(bv).min(initial=np.inf), k,
-                           lambda m, j: av[m] * bv[:, j])
+                           lambda m, j: av[m] * bv[:, j].T)
     bt4, bmax, low_b = _packed_table(mult, b)
     s, bound, smin = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4,
                                          c, bmax)
@@ -195,8 +195,8 @@ def _fast_codes(codes, rowbase, koff, b, mult):
     def terms(m, j):
         nonlocal bt
         bt = class_table(mult, b) if bt is None else bt
-        a = codes[rowbase[m] + koff].astype(np.int64)
-        return tab[a >> hi] * bt[np.arange(k), (a & lo_mask) >> cls_shift, j]
+        a = codes[rowbase[m][:, None] + koff[None, :]].astype(np.int64)
+        return tab[a >> hi] * bt[np.arange(k)[None, :], (a & lo_mask) >> cls_shift, j[:, None]]
 
     if mult.kind == "int":
         if bound.size and bound.max() >= 2.0 ** 52:
@@ -274,10 +274,13 @@ def lsb_exponent(v):
     return np.where(v == 0, np.inf, e - 53 + np.frexp(low.astype(np.float64))[1] - 1)
 
 
+FALLBACK_ENTRIES = 1 << 21     # terms per block of the exact fallback (16 MiB)
+
+
 def _round_rows(s, bound, small, low_b, k, terms):
     """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
-    elsewhere where possible, term by term (``terms(m, c)``: row m's exact terms for column c)
-    for the rare rest.
+    elsewhere where possible, term by term for the rare rest (``terms(m, c)``: the exact terms
+    (P, K) of rows m[p], columns c[p]; summed exactly by cnn.kernels.exact_round_rows).
 
     Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
     if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so
@@ -287,8 +290,12 @@ def _round_rows(s, bound, small, low_b, k, terms):
     if rest.size:
         err = ((k * 2.0 ** -51) * bound[rest])[:, None]   # >= the float64 summation error
         ok, y[rest] = determined(s[rest], err)
-        for i, c in zip(*np.nonzero(~ok)):
-            y[rest[i], c] = exact_sum_fp32(terms(rest[i], c))
+        rows, cols = np.nonzero(~ok)
+        rows = rest[rows]
+        step = max(1, FALLBACK_ENTRIES // max(1, k))
+        for i in range(0, len(rows), step):
+            m, c = rows[i:i + step], cols[i:i + step]
+            y[m, c] = kernels.exact_round_rows(terms(m, c))
     return y
 
 

@@ -28,6 +28,8 @@ LLVM's SLP vectorizer on, which numba leaves off by default (without it the loop
 and cached by numba (the first compilation takes a minute).
 """
 
+import math
+
 import numba
 import numba.core.config
 import numpy as np
@@ -204,6 +206,121 @@ def decode_values(codes, rowbase, koff, scale_tab, bmax):
                    np.ascontiguousarray(koff, dtype=np.uint64), scale_tab,
                    np.ascontiguousarray(bmax, dtype=np.float64), out, bound, smin)
     return out, bound, smin
+
+
+
+# ---------------------------------------------------------------- exact rounding of sums
+_MIN_NORMAL = 2.0 ** -126
+_TWO128 = 2.0 ** 128
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _grow(p, n, x):
+    """Add x to the nonoverlapping expansion p[:n] (increasing magnitude; Shewchuk's
+    grow-expansion, as in math.fsum): the new length; the sum stays exact."""
+    i = 0
+    for j in range(n):
+        y = p[j]
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            p[i] = lo
+            i += 1
+        x = hi
+    p[i] = x
+    return i + 1
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _sign_minus(p, n, m, tmp):
+    """sign(E - m) for E = sum p[:n] (exact)."""
+    for j in range(n):
+        tmp[j] = p[j]
+    k = _grow(tmp, n, -m)
+    for j in range(k - 1, -1, -1):
+        if tmp[j] > 0.0:
+            return 1
+        if tmp[j] < 0.0:
+            return -1
+    return 0
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _fp32_up(v):
+    """The next fp32 value above the fp32 value v (float64), +2^128 standing for +Inf."""
+    if v == 0.0:
+        return 2.0 ** -149
+    e = math.frexp(abs(v))[1] - 1                # |v| in [2^e, 2^(e+1))
+    ulp = math.ldexp(1.0, max(e - 23, -149))
+    if v < 0.0 and abs(v) == math.ldexp(1.0, e) and e > -126:
+        ulp *= 0.5                               # going down in magnitude past a power of two
+    return v + ulp
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _odd(v):
+    """The fp32 value v (float64, finite) has an odd significand (for ties to even)."""
+    if v == 0.0 or abs(v) >= _TWO128:
+        return False
+    e = max(math.frexp(abs(v))[1] - 1, -126)
+    q = abs(v) * math.ldexp(1.0, 23 - e)           # the significand as an integer
+    return (np.int64(q) & 1) == 1
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_expansion(p, n, tmp):
+    """R(E) (cnn.exactsum) of E = sum p[:n], exactly."""
+    if _sign_minus(p, n, _MIN_NORMAL, tmp) < 0 and _sign_minus(p, n, -_MIN_NORMAL, tmp) > 0:
+        return np.float32(0.0)                   # |E| < 2^-126 (E = 0 included): +0
+    s = 0.0
+    for j in range(n):
+        s += p[j]
+    # f: an fp32 value next to E (float64; +-2^128 for +-Inf); s is within a few float64 ulps
+    f = min(max(float(np.float32(min(max(s, -3.4e38), 3.4e38))), -_TWO128), _TWO128)
+    while True:
+        if f >= _TWO128 or f <= -_TWO128:
+            break
+        up = _fp32_up(f)
+        c = _sign_minus(p, n, 0.5 * (f + up), tmp)
+        if c > 0 or (c == 0 and _odd(f)):
+            f = up
+            continue
+        if c == 0:
+            break
+        dn = -_fp32_up(-f)
+        c = _sign_minus(p, n, 0.5 * (f + dn), tmp)
+        if c < 0 or (c == 0 and _odd(f)):
+            f = dn
+            continue
+        break
+    if f >= _TWO128:
+        return np.float32(np.inf)
+    if f <= -_TWO128:
+        return np.float32(-np.inf)
+    return np.float32(f)
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _exact_round_rows(terms, out):
+    p = np.empty(terms.shape[1] + 2)
+    tmp = np.empty(terms.shape[1] + 3)
+    for r in range(terms.shape[0]):
+        n = 0
+        for k in range(terms.shape[1]):
+            if terms[r, k] != 0.0:
+                n = _grow(p, n, terms[r, k])
+        out[r] = _round_expansion(p, n, tmp)
+
+
+def exact_round_rows(terms):
+    """R(sum_k terms[r, k]) (cnn.exactsum's R: exact sum, FTZ below 2^-126, one fp32 rounding)
+    of every row of a finite float64 (R, K) matrix, compiled: the fast paths' rare fallback."""
+    terms = np.ascontiguousarray(terms, dtype=np.float64)
+    out = np.empty(terms.shape[0], dtype=np.float32)
+    _exact_round_rows(terms, out)
+    return out
 
 
 if __name__ == "__main__":
