@@ -37,7 +37,7 @@ from golden.floats import float_to_fp32
 from golden.fp32_add import fp32_add
 
 from . import conv, kernels
-from .exactsum import determined, exact_sum_fp32, round_fp32
+from .exactsum import exact_sum_fp32
 
 
 def im2col(x, k, stride=1):
@@ -279,36 +279,19 @@ FALLBACK_ENTRIES = 1 << 21     # terms per block of the exact fallback (16 MiB)
 
 def _round_rows(s, bound, small, low_b, k, terms):
     """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
-    elsewhere where possible, term by term for the rare rest (``terms(m, c)``: the exact terms
-    (P, K) of rows m[p], columns c[p]; summed exactly by cnn.kernels.exact_round_rows).
+    elsewhere where possible (cnn.kernels.round_sums), term by term for the rare rest
+    (``terms(m, c)``: the exact terms (P, K) of rows m[p], columns c[p]; summed exactly by
+    cnn.kernels.exact_round_rows).
 
     Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
     if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so
     float64 adds them exactly in any order (the margin 2 covers bound's own rounding)."""
-    y = round_fp32(s)
-    rest = np.nonzero(~_fits(bound, small, low_b))[0]
-    if rest.size:
-        err = ((k * 2.0 ** -51) * bound[rest])[:, None]   # >= the float64 summation error
-        ok, y[rest] = determined(s[rest], err)
-        rows, cols = np.nonzero(~ok)
-        rows = rest[rows]
-        step = max(1, FALLBACK_ENTRIES // max(1, k))
-        for i in range(0, len(rows), step):
-            m, c = rows[i:i + step], cols[i:i + step]
-            y[m, c] = kernels.exact_round_rows(terms(m, c))
+    y, undecided = kernels.round_sums(s, bound, small, low_b, k)
+    step = max(1, FALLBACK_ENTRIES // max(1, k))
+    for i in range(0, len(undecided), step):
+        m, c = undecided[i:i + step, 0], undecided[i:i + step, 1]
+        y[m, c] = kernels.exact_round_rows(terms(m, c))
     return y
-
-
-def smallest_nonzero(sa):
-    """The smallest nonzero |sa| (inf when there is none)."""
-    return float(np.min(np.abs(sa), where=sa != 0, initial=np.inf))
-
-
-def _fits(bound, small_a, low_b):
-    """bound < 2^(52 + q), q = log2(small_a) + low_b: the terms fit float64 exactly."""
-    with np.errstate(invalid="ignore"):
-        q = np.where(np.isinf(small_a), np.inf, np.frexp(small_a)[1] - 1.0) + low_b
-    return bound < np.ldexp(1.0, np.clip(52 + q, -1000, 1000).astype(np.int64))
 
 
 # ---------------------------------------------------------------- sequential MAC order

@@ -323,6 +323,53 @@ def exact_round_rows(terms):
     return out
 
 
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_fp32(v):
+    if abs(v) < _MIN_NORMAL:
+        return np.float32(0.0)
+    return np.float32(v)                         # RNE; beyond the fp32 range: +-Inf
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_sums(s, bound, small, low_b, k, y, undecided):
+    rel = k * 2.0 ** -51
+    n = 0
+    for m in range(s.shape[0]):
+        if small[m] == np.inf or low_b == np.inf:
+            fits = True
+        else:
+            q = min(max(52.0 + (math.frexp(small[m])[1] - 1) + low_b, -1000.0), 1000.0)
+            fits = bound[m] < math.ldexp(1.0, int(q))
+        err = rel * bound[m]
+        for c in range(s.shape[1]):
+            if fits:
+                y[m, c] = _round_fp32(s[m, c])
+                continue
+            lo = _round_fp32(s[m, c] - err)
+            y[m, c] = lo
+            if lo != _round_fp32(s[m, c] + err):
+                undecided[n, 0] = m
+                undecided[n, 1] = c
+                n += 1
+    return n
+
+
+def round_sums(s, bound, small, low_b, k):
+    """(y, undecided): y = R(s) (cnn.exactsum) of float64 sums s (M, C) of K exact terms each,
+    where that is R(E) of the exact sums E, and the (row, column) pairs (P, 2) where it may not
+    be (cnn.gemm._round_rows: the row's terms are multiples of 2^q, q = log2 small[m] + low_b;
+    if bound[m] (>= sum |terms|) < 2^(52 + q) s = E; else |s - E| <= err = K 2^-51 bound[m]
+    and where R(s - err) == R(s + err) that is R(E))."""
+    s = np.ascontiguousarray(s, dtype=np.float64)
+    y = np.empty(s.shape, dtype=np.float32)
+    undecided = np.empty((s.size, 2), dtype=np.int64)
+    n = _round_sums(s, np.ascontiguousarray(bound, dtype=np.float64),
+                    np.ascontiguousarray(small, dtype=np.float64), float(low_b), int(k), y,
+                    undecided)
+    return y, undecided[:n]
+
+
 if __name__ == "__main__":
     import pathlib
     path = pathlib.Path(__file__).with_name("_gather.py")
