@@ -186,17 +186,23 @@ def _fast_codes(codes, rowbase, koff, b, mult):
         s = av @ bv
         # terms a * b are multiples of 2^(lsb(scale) - 7 + lsb(b))
         return _round_rows(s, bound, smin * 2.0 ** -7, lsb_exponent(bv).min(initial=np.inf), k,
-                           lambda m, j: av[m] * bv[:, j].T)
+                           lambda m, j: kernels.exact_round_dots(av, bv, m, j))
     bt4, bmax, low_b = _packed_table(mult, b)
     s, bound, smin = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4,
                                          c, bmax)
     bt = None
 
-    def terms(m, j):
+    def exact(m, j):
         nonlocal bt
         bt = class_table(mult, b) if bt is None else bt
-        a = codes[rowbase[m][:, None] + koff[None, :]].astype(np.int64)
-        return tab[a >> hi] * bt[np.arange(k)[None, :], (a & lo_mask) >> cls_shift, j[:, None]]
+        out = np.empty(len(m), dtype=np.float32)
+        step = max(1, FALLBACK_ENTRIES // max(1, k))
+        for i in range(0, len(m), step):
+            a = codes[rowbase[m[i:i + step]][:, None] + koff[None, :]].astype(np.int64)
+            out[i:i + step] = kernels.exact_round_rows(
+                tab[a >> hi] * bt[np.arange(k)[None, :], (a & lo_mask) >> cls_shift,
+                                  j[i:i + step, None]])
+        return out
 
     if mult.kind == "int":
         if bound.size and bound.max() >= 2.0 ** 52:
@@ -207,7 +213,7 @@ def _fast_codes(codes, rowbase, koff, b, mult):
                 codes >> (hi + 4)).any() else np.zeros((len(rowbase), k), dtype=bool)
             y -= _c1_correction(neg.astype(bool), b < 0)   # c1 scales are never 0
         return y
-    return _round_rows(s, bound, smin, low_b, k, terms)
+    return _round_rows(s, bound, smin, low_b, k, exact)
 
 
 _PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
@@ -277,20 +283,19 @@ def lsb_exponent(v):
 FALLBACK_ENTRIES = 1 << 21     # terms per block of the exact fallback (16 MiB)
 
 
-def _round_rows(s, bound, small, low_b, k, terms):
+def _round_rows(s, bound, small, low_b, k, exact):
     """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
-    elsewhere where possible (cnn.kernels.round_sums), term by term for the rare rest
-    (``terms(m, c)``: the exact terms (P, K) of rows m[p], columns c[p]; summed exactly by
-    cnn.kernels.exact_round_rows).
+    elsewhere where possible (cnn.kernels.round_sums), summed exactly for the rare rest
+    (``exact(m, c)``: R of the exact sums of rows m[p], columns c[p], from cnn.kernels'
+    exact_round_rows / exact_round_dots).
 
     Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
     if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so
     float64 adds them exactly in any order (the margin 2 covers bound's own rounding)."""
     y, undecided = kernels.round_sums(s, bound, small, low_b, k)
-    step = max(1, FALLBACK_ENTRIES // max(1, k))
-    for i in range(0, len(undecided), step):
-        m, c = undecided[i:i + step, 0], undecided[i:i + step, 1]
-        y[m, c] = kernels.exact_round_rows(terms(m, c))
+    if len(undecided):
+        m, c = undecided[:, 0], undecided[:, 1]
+        y[m, c] = exact(m, c)
     return y
 
 

@@ -303,15 +303,70 @@ def _round_expansion(p, n, tmp):
 
 
 @numba.njit(boundscheck=False, cache=True)
+def _round_terms(t, n, p, tmp):
+    """R(sum t[:n]) of exact float64 terms: decided from a compensated sum (Ogita, Rump, Oishi's
+    Sum2: |res - E| <= u |E| + gamma_{n-1}^2 sum |t|, u = 2^-53) where its error bound leaves
+    one candidate, from the exact expansion otherwise."""
+    s = 0.0
+    c = 0.0
+    mag = 0.0
+    for i in range(n):
+        x = t[i]
+        hi = s + x                               # TwoSum: hi + lo == s + x exactly
+        z = hi - s
+        c += (s - (hi - z)) + (x - z)
+        s = hi
+        mag += abs(x)
+    res = s + c
+    g = n * 2.0 ** -52                           # >= gamma_n, with margin for mag's rounding
+    err = 2.0 ** -51 * abs(res) + 2.0 * g * g * mag
+    lo = _round_fp32(res - err)
+    if lo == _round_fp32(res + err):
+        return lo
+    m = 0
+    for i in range(n):
+        m = _grow(p, m, t[i])
+    return _round_expansion(p, m, tmp)
+
+
+@numba.njit(boundscheck=False, cache=True)
 def _exact_round_rows(terms, out):
     p = np.empty(terms.shape[1] + 2)
     tmp = np.empty(terms.shape[1] + 3)
+    t = np.empty(terms.shape[1])
     for r in range(terms.shape[0]):
         n = 0
         for k in range(terms.shape[1]):
             if terms[r, k] != 0.0:
-                n = _grow(p, n, terms[r, k])
-        out[r] = _round_expansion(p, n, tmp)
+                t[n] = terms[r, k]
+                n += 1
+        out[r] = _round_terms(t, n, p, tmp)
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _exact_round_dots(a, b, rows, cols, out):
+    p = np.empty(a.shape[1] + 2)
+    tmp = np.empty(a.shape[1] + 3)
+    t = np.empty(a.shape[1])
+    for r in range(rows.shape[0]):
+        m, c = rows[r], cols[r]
+        n = 0
+        for k in range(a.shape[1]):
+            v = a[m, k] * b[k, c]
+            if v != 0.0:
+                t[n] = v
+                n += 1
+        out[r] = _round_terms(t, n, p, tmp)
+
+
+def exact_round_dots(a, b, rows, cols):
+    """R(sum_k a[m, k] b[k, c]) for the pairs (m, c) = (rows[p], cols[p]) of float64 matrices
+    whose products a b are exact (bf16 values): exact_round_rows without forming the terms."""
+    out = np.empty(len(rows), dtype=np.float32)
+    _exact_round_dots(np.ascontiguousarray(a, dtype=np.float64),
+                      np.ascontiguousarray(b, dtype=np.float64),
+                      np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), out)
+    return out
 
 
 def exact_round_rows(terms):
@@ -368,6 +423,25 @@ def round_sums(s, bound, small, low_b, k):
                     np.ascontiguousarray(small, dtype=np.float64), float(low_b), int(k), y,
                     undecided)
     return y, undecided[:n]
+
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _exponent_range(x):
+    lo, hi = 0xFFFF, 0
+    for v in x:
+        e = (v >> 7) & 0xFF
+        hi = max(hi, e)
+        if e != 0:
+            lo = min(lo, e)
+    return lo, hi
+
+
+def exponent_range(x):
+    """(smallest nonzero, largest) exponent field of bf16 patterns x (any shape), one pass;
+    0xFFFF and 0 when there are none."""
+    lo, hi = _exponent_range(np.ascontiguousarray(x, dtype=np.uint16).reshape(-1))
+    return int(lo), int(hi)
 
 
 if __name__ == "__main__":
