@@ -6,7 +6,8 @@ r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, 
   reading the patches straight from the feature map, no im2col matrix):
 
   - bf16: the bf16 values as float64 and one BLAS dgemm (every product is exact in float64);
-  - int8 / int16: one dgemm of the integers (exact: every partial sum stays below 2^53);
+  - int8 / int16: one sgemm of the integers where every partial sum stays below 2^24, else one
+    dgemm (exact below 2^53);
   - Mitch-w units: the class decomposition of cnn.mults,
 
         Y[m, c] = sum_k sa[m, k] * Bt[k, ca[m, k], c]    Bt[k, i, c] = sb[k, c] * T[i, cb[k, c]]
@@ -97,31 +98,24 @@ def fast_conv(x, b, mult, k, stride=1, pad=None, dilation=1):
     if mult.check_fast(x, b) is not None:
         return fast_matmul(_patches(x, k, stride, pad, dilation), b, mult)
     exact_int = mult.kind == "int" and mult.w == 0
-    codes = x.astype(np.float64) if exact_int else operand_codes(x, mult)
-    n, c, h, w = x.shape
+    if exact_int:
+        amax = np.abs(x).max(initial=0)
+        codes = x.astype(_int_dtype(amax, b, x.shape[1] * k * k))
+    else:
+        codes = operand_codes(x, mult)
     p = k // 2 if pad is None else pad
     codes = np.ascontiguousarray(np.pad(codes, ((0, 0), (0, 0), (p, p), (p, p))) if p else codes)
-    hp, wp = h + 2 * p, w + 2 * p
-    ho, wo = (hp - dilation * (k - 1) - 1) // stride + 1, (wp - dilation * (k - 1) - 1) // stride + 1
-    rowbase = (np.arange(n, dtype=np.uint64)[:, None, None] * np.uint64(c * hp * wp)
-               + (np.arange(ho, dtype=np.uint64) * np.uint64(stride * wp))[None, :, None]
-               + (np.arange(wo, dtype=np.uint64) * np.uint64(stride))[None, None, :]).ravel()
-    ch, i, j = np.meshgrid(np.arange(c), np.arange(k), np.arange(k), indexing="ij")
-    koff = (ch * (hp * wp) + i * (dilation * wp) + j * dilation).astype(np.uint64).ravel()
+    rowbase, koff, _, _ = conv.address_map(codes.shape, (k, k), (stride, stride),
+                                           (dilation, dilation))
     if exact_int:
-        return _int_product(kernels.gather_matrix(codes.ravel(), rowbase, koff),
-                            np.abs(x).max(initial=0), b)
+        return _int_product(kernels.gather_matrix(codes.ravel(), rowbase, koff), amax, b)
     return _fast_codes(codes.ravel(), rowbase, koff, b, mult)
 
 
 def _patches(x, k, stride, pad, dilation):
     """The im2col matrix of fast_conv's arguments (general pad and dilation)."""
     p = k // 2 if pad is None else pad
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    span = dilation * (k - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (span, span), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * k * k)
+    return conv.im2col(x, (k, k), (stride, stride), (dilation, dilation), ((p, p), (p, p)))
 
 
 def fast_from_split(ca, sa, b, mult, a_min=None):
@@ -253,15 +247,23 @@ def float_values(b):
 
 
 def int_exact(a, b):
-    """Exact integer GEMM through float64 BLAS (exact: every partial sum is below 2^53)."""
-    return _int_product(a.astype(np.float64), np.abs(a).max(initial=0), b)
+    """Exact integer GEMM through float BLAS: sgemm where every partial sum stays below 2^24,
+    else dgemm (exact below 2^53)."""
+    amax = np.abs(a).max(initial=0)
+    return _int_product(a.astype(_int_dtype(amax, b, a.shape[1])), amax, b)
 
 
-def _int_product(a64, amax, b):
-    """int_exact of a64 = A as float64, amax = max |A|."""
-    if amax * np.abs(b).max(initial=0) * a64.shape[1] >= 2 ** 53:
+def _int_dtype(amax, b, k):
+    """float32 when amax max|b| k < 2^24 (int8 layers up to K = 1040: every partial sum of the
+    GEMM is an integer float32 holds exactly, in any order), else float64."""
+    return np.float32 if amax * np.abs(b).max(initial=0) * k < 2 ** 24 else np.float64
+
+
+def _int_product(af, amax, b):
+    """int_exact of af = A as float32 / float64 (_int_dtype), amax = max |A|."""
+    if amax * np.abs(b).max(initial=0) * af.shape[1] >= 2 ** 53:
         raise OverflowError("integer dot product could exceed 2^53: float64 sum not exact")
-    return np.rint(a64 @ b.astype(np.float64)).astype(np.int64)
+    return np.rint(af @ b.astype(af.dtype)).astype(np.int64)
 
 
 def _c1_correction(neg_a, neg_b):

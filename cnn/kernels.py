@@ -20,7 +20,7 @@ operand's class decomposition (cnn.mults: a = scale * class representative):
   (the lowest bit of every term).
 * ``decode_values``: the operand values scale * (1 + f / 128) of bf16 codes as a float64 (M, K)
   matrix for BLAS, with bound (from |value|) and smin fused in.
-* ``gather_matrix``: the patch matrix of float64 values (exact integer GEMMs).
+* ``gather_matrix``: the patch matrix (cnn.conv.im2col, exact integer GEMMs).
 
 The gather kernel is generated source (one accumulator variable per register lane: cnn/_gather.py,
 written by ``python -m cnn.kernels``; tests/test_cnn_gemm.py checks it is current) compiled with
@@ -169,9 +169,10 @@ def _gather_matrix(vals, rowbase, koff, out):
 
 
 def gather_matrix(vals, rowbase, koff):
-    """A[m, k] = vals[rowbase[m] + koff[k]] (float64): the patch matrix, in one pass."""
-    out = np.empty((len(rowbase), len(koff)))
-    _gather_matrix(np.ascontiguousarray(vals, dtype=np.float64),
+    """A[m, k] = vals[rowbase[m] + koff[k]] (vals' dtype): the patch matrix, in one pass."""
+    vals = np.ascontiguousarray(vals)
+    out = np.empty((len(rowbase), len(koff)), dtype=vals.dtype)
+    _gather_matrix(vals,
                    np.ascontiguousarray(rowbase, dtype=np.uint64),
                    np.ascontiguousarray(koff, dtype=np.uint64), out)
     return out
@@ -428,12 +429,15 @@ def round_sums(s, bound, small, low_b, k):
 
 @numba.njit(boundscheck=False, cache=True)
 def _exponent_range(x):
-    lo, hi = 0xFFFF, 0
+    seen = np.zeros(256, dtype=np.uint8)
     for v in x:
-        e = (v >> 7) & 0xFF
-        hi = max(hi, e)
-        if e != 0:
-            lo = min(lo, e)
+        seen[(v >> 7) & 0xFF] = 1                # a store per element: no dependency chain
+    lo, hi = 0xFFFF, 0
+    for e in range(256):
+        if seen[e]:
+            hi = e
+            if e and lo == 0xFFFF:
+                lo = e
     return lo, hi
 
 

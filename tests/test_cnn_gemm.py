@@ -316,3 +316,33 @@ def test_generated_gather_kernel_is_current():
 
     from cnn import kernels
     assert Path(kernels.__file__).with_name("_gather.py").read_text() == kernels.gather_source()
+
+
+def test_integer_gemm_switches_to_float64_exactly_at_2_24():
+    """int_exact: sgemm while amax max|b| K < 2^24 (K = 1040 for int8), dgemm from there; both
+    exact against Python-int sums, at the extremes (every product 127^2, all signs alike) and
+    with mixed signs."""
+    rng = np.random.default_rng(9)
+    for k, dtype in ((1040, np.float32), (1041, np.float64)):
+        a = np.full((3, k), 127, dtype=np.int64)
+        a[1] = rng.choice([-127, 127], k)
+        a[2] = rng.integers(-127, 128, k)
+        b = np.full((k, 2), 127, dtype=np.int64)
+        b[:, 1] = rng.integers(-127, 128, k)
+        assert gemm._int_dtype(127, b, k) == dtype
+        want = np.array([[sum(int(x) * int(y) for x, y in zip(a[i], b[:, j])) for j in range(2)]
+                         for i in range(3)])
+        assert np.array_equal(gemm.int_exact(a, b), want)
+        x = a.reshape(3, k, 1, 1)                      # 1 x 1 conv: the fast_conv path
+        assert np.array_equal(gemm.fast_conv(x, b, parse_mult("int8"), 1, pad=0), want)
+
+
+def test_exponent_range_is_the_exponent_fields_min_and_max():
+    from cnn import kernels
+    rng = np.random.default_rng(10)
+    for t in range(300):
+        x = rng.integers(0, 1 << 16, int(rng.integers(0, 40))).astype(np.uint16)
+        x = x & 0x807F if t % 3 == 0 else x                       # zeros / subnormals only
+        e = (x >> 7) & 0xFF
+        want = int(np.where(e > 0, e, 0xFFFF).min(initial=0xFFFF)), int(e.max(initial=0))
+        assert kernels.exponent_range(x.reshape(-1, 1) if t % 2 else x) == want
