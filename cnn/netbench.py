@@ -102,7 +102,9 @@ def _measure(path, entry, images, repeat, batch, clock, threads):
         fn = lambda: sess.predict(x, batch)     # noqa: E731
     before = _status_mib("VmRSS")
     reset = _reset_peak()
-    rate = images / _best(fn, repeat, clock)
+    rate = images / _best(fn, repeat, clock) if entry is not None else ort_rate
+    if entry is None:       # onnxruntime alone: its peak memory over runs like the entries'
+        fn()
     peak = _status_mib("VmHWM") if reset else None
     if peak is None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,6 +18,7 @@ def test_rows_and_missing_model(tmp_path):
     assert all(r[1] > 0 and r[2] > 0 and r[4] > 10 for r in rows)
     for name, rate, ort, ratio, _, _ in rows:
         assert ratio == pytest.approx(rate / ort)
+    assert rows[0][3] == 1.0
     assert "skipped" in network_throughput(tmp_path / "none.onnx")
 
 
