@@ -21,6 +21,11 @@ operand's class decomposition (cnn.mults: a = scale * class representative):
 * ``decode_values``: the operand values scale * (1 + f / 128) of bf16 codes as a float64 (M, K)
   matrix for BLAS, with bound (from |value|) and smin fused in.
 * ``gather_matrix``: the patch matrix (cnn.conv.im2col, exact integer GEMMs).
+* ``round_sums``: R(s) (cnn.exactsum) of the float64 sums and, where s may differ from the exact
+  sum, the error-bound decision; ``exact_round_rows`` / ``exact_round_dots``: R of exact sums
+  for the entries it leaves undecided (a compensated sum with its own bound, else Shewchuk's
+  exact expansion compared with the fp32 midpoints, the FTZ threshold and the overflow point).
+* ``exponent_range``: the bf16 exponent fields' range (cnn.mults.check_fast).
 
 The gather kernel is generated source (one accumulator variable per register lane: cnn/_gather.py,
 written by ``python -m cnn.kernels``; tests/test_cnn_gemm.py checks it is current) compiled with
