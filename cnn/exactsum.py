@@ -12,8 +12,8 @@ A float layer output is
 R does not depend on the order of the terms, so a BLAS-ordered fast path and a naive loop can
 agree bit for bit. (golden/mac.py's sequential MAC instead rounds after every fp32_add; cnn.gemm
 runs that too, for the check and for the approximate-adder experiment.) R is monotone, which the
-fast path uses: if R(s - e) == R(s + e) for an approximate sum s with |s - E| <= e, then R(E) is
-that value.
+fast path uses (cnn.kernels.round_sums): if R(s - e) == R(s + e) for an approximate sum s with
+|s - E| <= e, then R(E) is that value.
 """
 
 import math
@@ -23,14 +23,6 @@ import numpy as np
 MIN_NORMAL = 2.0 ** -126
 FP32_MAX = float(np.finfo(np.float32).max)
 FP32_OVERFLOW = float.fromhex("0x1.ffffffp+127")   # midpoint of FP32_MAX and 2^128: ties to Inf
-
-
-def round_fp32(v):
-    """R on float64 values taken as exact: vectorized, float32 out."""
-    v = np.asarray(v, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        r = v.astype(np.float32)          # RNE; |v| beyond the fp32 range rounds to +-Inf
-    return np.where(np.abs(v) < MIN_NORMAL, np.float32(0), r).astype(np.float32)
 
 
 def exact_sum_fp32(terms):
@@ -55,9 +47,3 @@ def exact_sum_fp32(terms):
     if (float(f) + float(g)) / 2 != s:   # s is not a midpoint: it rounds like E
         return f
     return max(f, g) if r > 0 else min(f, g)
-
-
-def determined(s, err):
-    """(mask, value): where R(s - err) == R(s + err), R of every E with |E - s| <= err."""
-    lo, hi = round_fp32(s - err), round_fp32(s + err)
-    return lo == hi, lo

@@ -54,6 +54,8 @@ from golden.mitch_bf16_mul import check_mitch_bf16_params, mitch_bf16_mul
 from golden.mitchell import mitch_mul
 from golden.params import ParameterError, check_choice, check_int, check_mitch_params
 
+from .kernels import exponent_range
+
 MAX_INT_CLASSES_LOG2 = 10      # the fast path's table is K x 2^w x C floats: w <= 10 keeps it small
 
 
@@ -154,17 +156,13 @@ class Mult:
         under/overflow), so that scale * scale * T is the golden value. Integer units: operands
         within +-(2^(N-1)-1) (the quantizer's range), so |a|, |b| never hit -2^(N-1)."""
         if self.kind == "float":
-            ea = (np.asarray(a, dtype=np.uint16) >> 7) & 0xFF            # exponent fields
-            eb = (np.asarray(b, dtype=np.uint16) >> 7) & 0xFF
-            if ea.max(initial=0) == BF16.exp_max or eb.max(initial=0) == BF16.exp_max:
+            (amin, amax), (bmin, bmax) = exponent_range(a), exponent_range(b)   # exponent fields
+            if amax == BF16.exp_max or bmax == BF16.exp_max:
                 return "NaN or Inf operand"
-            big = np.uint16(0xFFFF)
-            amin, bmin = np.where(ea > 0, ea, big).min(initial=big), np.where(eb > 0, eb, big).min(
-                initial=big)
-            if amin == big or bmin == big:                              # all zero / subnormal
+            if amin == 0xFFFF or bmin == 0xFFFF:                        # all zero / subnormal
                 return None
-            lo = int(amin) + int(bmin) - BF16.bias                      # carry only raises e
-            hi = int(ea.max()) + int(eb.max()) - BF16.bias + 1
+            lo = amin + bmin - BF16.bias                                # carry only raises e
+            hi = amax + bmax - BF16.bias + 1
             if lo <= 0 or hi >= FP32.exp_max:
                 return f"product exponents {lo}..{hi} leave the normal fp32 range 1..254"
             return None
