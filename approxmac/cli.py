@@ -56,7 +56,8 @@ def cmd_errors(args):
 
 def cmd_bench(args):
     from .bench import run_bench
-    run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors, net_images=args.net_images)
+    run_bench(vectors=args.vectors, cosim_vectors=args.cosim_vectors, net_images=args.net_images,
+              net_clock=args.net_clock, net_threads=args.net_threads, net_only=args.net_only)
 
 
 def cmd_synth(args):
@@ -175,6 +176,14 @@ def build_parser():
     bench.add_argument("--cosim-vectors", type=int, default=50_000)
     bench.add_argument("--net-images", type=int, default=64,
                        help="ResNet-20 batch for the whole-network benchmark (default %(default)s)")
+    bench.add_argument("--net-clock", choices=("wall", "cpu"), default="wall",
+                       help="whole-network timings: wall time or the process's CPU time (cpu: "
+                            "comparable on a loaded machine)")
+    bench.add_argument("--net-threads", type=int, default=None,
+                       help="threads for both the executor (BLAS, numba) and onnxruntime "
+                            "(default: each library's own)")
+    bench.add_argument("--net-only", action="store_true",
+                       help="only the whole-network benchmark")
     bench.set_defaults(func=cmd_bench)
 
     synth = sub.add_parser("synth", help="area, delay and energy per operation of one unit "

@@ -8,7 +8,7 @@ the beginning; VALID means no padding; NOTSET uses ``pads`` (ONNX order: all beg
 ends).
 
 ``im2col`` turns an (N, C, H, W) map into the (N*OH*OW, C*kh*kw) matrix of its windows, columns
-in (c, i, j) order, so that a weight tensor (C_out, C, kh, kw) reshaped to (C_out, -1) and
+in (c, i, j) order (gathered through ``address_map``, which cnn.gemm.fast_conv reads directly), so that a weight tensor (C_out, C, kh, kw) reshaped to (C_out, -1) and
 transposed is the matching right-hand factor. 1-D maps are 2-D maps with H = 1.
 """
 
@@ -36,19 +36,28 @@ def out_size(n, k, s, d, p):
     return (n + p[0] + p[1] - ((k - 1) * d + 1)) // s + 1
 
 
-def windows(x, kernel, strides, dilations, pads, pad_value=0):
-    """View (N, C, OH, OW, kh, kw) of the padded map x (N, C, H, W): window (oh, ow) of x."""
+def address_map(shape, kernel, strides=(1, 1), dilations=(1, 1)):
+    """(rowbase, koff, oh, ow) of the windows of an (already padded) contiguous map of shape
+    (N, C, H, W): element k of window m is ``flat_map[rowbase[m] + koff[k]]`` (cnn.kernels'
+    address map), windows in (n, oh, ow) order, taps in (c, i, j) order."""
+    n, c, hp, wp = shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
-    if any(p for pp in pads for p in pp):
-        x = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=pad_value)
-    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-    win = np.lib.stride_tricks.sliding_window_view(x, (ekh, ekw), axis=(2, 3))
-    return win[:, :, ::sh, ::sw, ::dh, ::dw]
+    oh, ow = max(0, (hp - (kh - 1) * dh - 1) // sh + 1), max(0, (wp - (kw - 1) * dw - 1) // sw + 1)
+    u = np.uint64
+    rowbase = (np.arange(n, dtype=u)[:, None, None] * u(c * hp * wp)
+               + (np.arange(oh, dtype=u) * u(sh * wp))[None, :, None]
+               + (np.arange(ow, dtype=u) * u(sw))[None, None, :]).ravel()
+    ch, i, j = np.meshgrid(np.arange(c), np.arange(kh), np.arange(kw), indexing="ij")
+    koff = (ch * (hp * wp) + i * (dh * wp) + j * dw).astype(u).ravel()
+    return rowbase, koff, oh, ow
 
 
 def im2col(x, kernel, strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0)), pad_value=0):
-    """(N, C, H, W) -> (N*OH*OW, C*kh*kw) window matrix (a copy), pads filled with pad_value."""
-    n, c = x.shape[:2]
-    win = windows(x, kernel, strides, dilations, pads, pad_value)
-    oh, ow = win.shape[2:4]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kernel[0] * kernel[1])
+    """(N, C, H, W) -> (N*OH*OW, C*kh*kw) window matrix (a copy), pads filled with pad_value:
+    one compiled gather pass over the padded map (cnn.kernels.gather_matrix)."""
+    from .kernels import gather_matrix
+    if any(p for pp in pads for p in pp):
+        x = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=pad_value)
+    x = np.ascontiguousarray(x)
+    rowbase, koff, _, _ = address_map(x.shape, kernel, strides, dilations)
+    return gather_matrix(x.ravel(), rowbase, koff)

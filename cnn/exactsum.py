@@ -13,15 +13,14 @@ A float layer output is
 R does not depend on the order of the terms, so a BLAS-ordered fast path and a naive loop can
 agree bit for bit. (golden/mac.py's sequential MAC instead rounds after every fp32_add; cnn.gemm
 runs that too, for the check and for the approximate-adder experiment.) R is monotone, which the
-fast path uses: if R(s - e) == R(s + e) for an approximate sum s with |s - E| <= e, then R(E) is
-that value.
+fast path uses (cnn.kernels.round_sums for fp32, cnn.gemm._round_sums_with otherwise): if
+R(s - e) == R(s + e) for an approximate sum s with |s - E| <= e, then R(E) is that value.
 
 Posit layers (``PositRounding``) are the quire MAC (golden/mac.py posit_mac, plam_mac): the
 unrounded products summed exactly in the quire, the sum rounded once to posit<n, es> (RNE on the
 bit string, saturating; golden.posit), then read as its float32 value (exact for n <= 16 and
 es <= 3). That R is monotone too, and its output is a float32 value, so the same fast path holds
-with R = ``PositRounding.round``. ``FP32_ROUNDING`` and ``PositRounding`` share the interface: ``round(v)``
-(R of float64 values taken as exact) and ``exact_sum(terms)`` (R of the exact sum).
+with R = ``PositRounding.round``; ``PositRounding.exact_sum(terms)`` is R of the exact sum.
 """
 
 import functools
@@ -35,14 +34,6 @@ from golden.posit import (check_quire, float64_to_posit, posit_to_float64, quire
 MIN_NORMAL = 2.0 ** -126
 FP32_MAX = float(np.finfo(np.float32).max)
 FP32_OVERFLOW = float.fromhex("0x1.ffffffp+127")   # midpoint of FP32_MAX and 2^128: ties to Inf
-
-
-def round_fp32(v):
-    """R on float64 values taken as exact: vectorized, float32 out."""
-    v = np.asarray(v, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        r = v.astype(np.float32)          # RNE; |v| beyond the fp32 range rounds to +-Inf
-    return np.where(np.abs(v) < MIN_NORMAL, np.float32(0), r).astype(np.float32)
 
 
 def exact_sum_fp32(terms):
@@ -67,23 +58,6 @@ def exact_sum_fp32(terms):
     if (float(f) + float(g)) / 2 != s:   # s is not a midpoint: it rounds like E
         return f
     return max(f, g) if r > 0 else min(f, g)
-
-
-def determined(s, err, rounding=None):
-    """(mask, value): where R(s - err) == R(s + err), R of every E with |E - s| <= err (R =
-    ``rounding.round``, fp32 by default)."""
-    r = round_fp32 if rounding is None else rounding.round
-    lo, hi = r(s - err), r(s + err)
-    return lo == hi, lo
-
-
-class _Fp32:
-    """R of the float layers (module docstring)."""
-    round = staticmethod(round_fp32)
-    exact_sum = staticmethod(exact_sum_fp32)
-
-
-FP32_ROUNDING = _Fp32()
 
 
 @functools.lru_cache(maxsize=16)

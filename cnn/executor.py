@@ -220,16 +220,32 @@ def _one_by_one(dims, x):
     return bool(dims) and dims[0] == 1 and len(x) != 1
 
 
+def ort_session(model, threads=None):
+    """onnxruntime (CPU, float32) on the model: a function x -> the model's first output (the
+    exact FP32 baseline); ``threads`` sets its intra-op pool (default: onnxruntime's)."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    one_by_one = input_shape(model)[1]
+
+    def run(x):
+        x = np.asarray(x, dtype=np.float32)
+        check_input(model, x)
+        if _one_by_one(one_by_one, x):
+            return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+        return sess.run(None, {name: x})[0]
+    return run
+
+
 def ort_run(model, x):
     """The model's first output from onnxruntime (CPU, float32): the exact FP32 baseline."""
-    import onnxruntime as ort
     x = np.asarray(x, dtype=np.float32)
     check_input(model, x)
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    if _one_by_one(input_shape(model)[1], x):
-        return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
-    return sess.run(None, {name: x})[0]
+    return ort_session(model)(x)
 
 
 def calibrate(model, x_calib, batch=CALIB_BATCH):

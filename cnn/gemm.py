@@ -8,7 +8,8 @@ r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, 
   reading the patches straight from the feature map, no im2col matrix):
 
   - bf16: the bf16 values as float64 and one BLAS dgemm (every product is exact in float64);
-  - int8 / int16: one dgemm of the integers (exact: every partial sum stays below 2^53);
+  - int8 / int16: one sgemm of the integers where every partial sum stays below 2^24, else one
+    dgemm (exact below 2^53);
   - Mitch-w units: the class decomposition of cnn.mults,
 
         Y[m, c] = sum_k sa[m, k] * Bt[k, ca[m, k], c]    Bt[k, i, c] = sb[k, c] * T[i, cb[k, c]]
@@ -28,7 +29,7 @@ r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, 
   2^(52+q)) float64 adds them exactly in any order; elsewhere s (float64, rounded) differs from
   the exact E by at most err = K 2^-51 sum_k |term| (bounded per row), and where
   R(s - err) == R(s + err), R(E) is that value; the rare rest is summed exactly term by term
-  (exactsum.exact_sum_fp32).
+  (cnn.kernels.exact_round_rows, compiled; the definition is exactsum.exact_sum_fp32).
 * ``sequential_matmul`` -- float units as golden/mac.py's MAC computes them: acc = +0, then
   acc = add(acc, p_k) for k = 0..K-1 in order, with add = golden.fp32_add (the MAC) or an
   approximate adder (golden.approx_add). The products come from the decomposition.
@@ -48,7 +49,7 @@ from golden.mac import dot
 from golden.posit import posit_to_float64
 
 from . import conv, kernels, plam_kernel
-from .exactsum import FP32_ROUNDING, determined, exact_sum_fp32, round_fp32
+from .exactsum import exact_sum_fp32
 
 
 def im2col(x, k, stride=1):
@@ -114,31 +115,24 @@ def fast_conv(x, b, mult, k, stride=1, pad=None, dilation=1):
     if mult.check_fast(x, b) is not None or not mult.table_path:
         return fast_matmul(_patches(x, k, stride, pad, dilation), b, mult)
     exact_int = mult.kind == "int" and mult.w == 0
-    codes = x.astype(np.float64) if exact_int else operand_codes(x, mult)
-    n, c, h, w = x.shape
+    if exact_int:
+        amax = np.abs(x).max(initial=0)
+        codes = x.astype(_int_dtype(amax, b, x.shape[1] * k * k))
+    else:
+        codes = operand_codes(x, mult)
     p = k // 2 if pad is None else pad
     codes = np.ascontiguousarray(np.pad(codes, ((0, 0), (0, 0), (p, p), (p, p))) if p else codes)
-    hp, wp = h + 2 * p, w + 2 * p
-    ho, wo = (hp - dilation * (k - 1) - 1) // stride + 1, (wp - dilation * (k - 1) - 1) // stride + 1
-    rowbase = (np.arange(n, dtype=np.uint64)[:, None, None] * np.uint64(c * hp * wp)
-               + (np.arange(ho, dtype=np.uint64) * np.uint64(stride * wp))[None, :, None]
-               + (np.arange(wo, dtype=np.uint64) * np.uint64(stride))[None, None, :]).ravel()
-    ch, i, j = np.meshgrid(np.arange(c), np.arange(k), np.arange(k), indexing="ij")
-    koff = (ch * (hp * wp) + i * (dilation * wp) + j * dilation).astype(np.uint64).ravel()
+    rowbase, koff, _, _ = conv.address_map(codes.shape, (k, k), (stride, stride),
+                                           (dilation, dilation))
     if exact_int:
-        return _int_product(kernels.gather_matrix(codes.ravel(), rowbase, koff),
-                            np.abs(x).max(initial=0), b)
+        return _int_product(kernels.gather_matrix(codes.ravel(), rowbase, koff), amax, b)
     return _fast_codes(codes.ravel(), rowbase, koff, b, mult)
 
 
 def _patches(x, k, stride, pad, dilation):
     """The im2col matrix of fast_conv's arguments (general pad and dilation)."""
     p = k // 2 if pad is None else pad
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    span = dilation * (k - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (span, span), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * k * k)
+    return conv.im2col(x, (k, k), (stride, stride), (dilation, dilation), ((p, p), (p, p)))
 
 
 def fast_from_split(ca, sa, b, mult, a_min=None):
@@ -216,17 +210,24 @@ def _fast_codes(codes, rowbase, koff, b, mult):
         s = av @ bv
         # terms a * b are multiples of 2^(lsb(scale) - 7 + lsb(b))
         return _round_rows(s, bound, smin * 2.0 ** -7, lsb_exponent(bv).min(initial=np.inf), k,
-                           lambda m, j: av[m] * bv[:, j])
+                           lambda m, j: kernels.exact_round_dots(av, bv, m, j))
     bt4, bmax, low_b = _packed_table(mult, b)
     s, bound, smin = kernels.gather_sums(codes, rowbase, koff, tab, hi, lo_mask, cls_shift, bt4,
                                          c, bmax)
     bt = None
 
-    def terms(m, j):
+    def exact(m, j):
         nonlocal bt
         bt = class_table(mult, b) if bt is None else bt
-        a = codes[rowbase[m] + koff].astype(np.int64)
-        return tab[a >> hi] * bt[np.arange(k), (a & lo_mask) >> cls_shift, j]
+        out = np.empty(len(m), dtype=np.float32)
+        step = max(1, FALLBACK_ENTRIES // max(1, k))
+        for i in range(0, len(m), step):
+            a = codes[rowbase[m[i:i + step]][:, None] + koff[None, :]].astype(np.int64)
+            terms = tab[a >> hi] * bt[np.arange(k)[None, :], (a & lo_mask) >> cls_shift,
+                                      j[i:i + step, None]]
+            out[i:i + step] = kernels.exact_round_rows(terms) if mult.rounding is None else [
+                mult.rounding.exact_sum(t) for t in terms]
+        return out
 
     if mult.kind == "int":
         if bound.size and bound.max() >= 2.0 ** 52:
@@ -237,7 +238,7 @@ def _fast_codes(codes, rowbase, koff, b, mult):
                 codes >> (hi + 4)).any() else np.zeros((len(rowbase), k), dtype=bool)
             y -= _c1_correction(neg.astype(bool), b < 0)   # c1 scales are never 0
         return y
-    return _round_rows(s, bound, smin, low_b, k, terms, mult.rounding)
+    return _round_rows(s, bound, smin, low_b, k, exact, mult.rounding)
 
 
 _PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
@@ -277,15 +278,23 @@ def float_values(b):
 
 
 def int_exact(a, b):
-    """Exact integer GEMM through float64 BLAS (exact: every partial sum is below 2^53)."""
-    return _int_product(a.astype(np.float64), np.abs(a).max(initial=0), b)
+    """Exact integer GEMM through float BLAS: sgemm where every partial sum stays below 2^24,
+    else dgemm (exact below 2^53)."""
+    amax = np.abs(a).max(initial=0)
+    return _int_product(a.astype(_int_dtype(amax, b, a.shape[1])), amax, b)
 
 
-def _int_product(a64, amax, b):
-    """int_exact of a64 = A as float64, amax = max |A|."""
-    if amax * np.abs(b).max(initial=0) * a64.shape[1] >= 2 ** 53:
+def _int_dtype(amax, b, k):
+    """float32 when amax max|b| k < 2^24 (int8 layers up to K = 1040: every partial sum of the
+    GEMM is an integer float32 holds exactly, in any order), else float64."""
+    return np.float32 if amax * np.abs(b).max(initial=0) * k < 2 ** 24 else np.float64
+
+
+def _int_product(af, amax, b):
+    """int_exact of af = A as float32 / float64 (_int_dtype), amax = max |A|."""
+    if amax * np.abs(b).max(initial=0) * af.shape[1] >= 2 ** 53:
         raise OverflowError("integer dot product could exceed 2^53: float64 sum not exact")
-    return np.rint(a64 @ b.astype(np.float64)).astype(np.int64)
+    return np.rint(af @ b.astype(af.dtype)).astype(np.int64)
 
 
 def _c1_correction(neg_a, neg_b):
@@ -304,22 +313,40 @@ def lsb_exponent(v):
     return np.where(v == 0, np.inf, e - 53 + np.frexp(low.astype(np.float64))[1] - 1)
 
 
-def _round_rows(s, bound, small, low_b, k, terms, rounding=FP32_ROUNDING):
+FALLBACK_ENTRIES = 1 << 21     # terms per block of the exact fallback (16 MiB)
+
+
+def _round_rows(s, bound, small, low_b, k, exact, rounding=None):
     """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
-    elsewhere where possible, term by term (``terms(m, c)``: row m's exact terms for column c)
-    for the rare rest. R = ``rounding`` (cnn.exactsum: FP32_ROUNDING or a PositRounding).
+    elsewhere where possible, summed exactly for the rare rest (``exact(m, c)``: R of the exact
+    sums of rows m[p], columns c[p]). R = fp32 rounding (``rounding`` None: cnn.kernels.round_sums,
+    compiled; exact from exact_round_rows / exact_round_dots) or a cnn.exactsum.PositRounding.
 
     Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
     if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so
     float64 adds them exactly in any order (the margin 2 covers bound's own rounding)."""
+    if rounding is None:
+        y, undecided = kernels.round_sums(s, bound, small, low_b, k)
+    else:
+        y, undecided = _round_sums_with(rounding, s, bound, small, low_b, k)
+    if len(undecided):
+        m, c = undecided[:, 0], undecided[:, 1]
+        y[m, c] = exact(m, c)
+    return y
+
+
+def _round_sums_with(rounding, s, bound, small, low_b, k):
+    """kernels.round_sums for another monotone R (``rounding.round``): (y, undecided)."""
     y = rounding.round(s)
     rest = np.nonzero(~_fits(bound, small, low_b))[0]
-    if rest.size:
-        err = ((k * 2.0 ** -51) * bound[rest])[:, None]   # >= the float64 summation error
-        ok, y[rest] = determined(s[rest], err, rounding)
-        for i, c in zip(*np.nonzero(~ok)):
-            y[rest[i], c] = rounding.exact_sum(terms(rest[i], c))
-    return y
+    if not rest.size:
+        return y, np.empty((0, 2), dtype=np.int64)
+    err = ((k * 2.0 ** -51) * bound[rest])[:, None]   # >= the float64 summation error
+    lo, hi = rounding.round(s[rest] - err), rounding.round(s[rest] + err)
+    ok = lo == hi
+    y[rest] = np.where(ok, lo, y[rest])
+    i, c = np.nonzero(~ok)
+    return y, np.stack([rest[i], c], axis=1).astype(np.int64)
 
 
 def smallest_nonzero(sa):
@@ -367,8 +394,10 @@ def posit_direct(a, b, mult):
     bound = np.abs(lead) @ bmax
     small = np.min(np.abs(lead), axis=1, where=lead != 0, initial=np.inf, keepdims=False)
     small = small * 2.0 ** -f if not mult.plam else small
-    return _round_rows(s, bound, small, low_b, a.shape[1],
-                       lambda m, j: mult.product(a[m], b[:, j]), mult.rounding)
+    rounding = mult.rounding
+    return _round_rows(s, bound, small, low_b, a.shape[1], lambda m, c: np.array(
+        [rounding.exact_sum(mult.product(a[i], b[:, j])) for i, j in zip(m, c)], np.float32),
+        rounding)
 
 
 # ---------------------------------------------------------------- sequential MAC order

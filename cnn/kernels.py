@@ -20,13 +20,20 @@ operand's class decomposition (cnn.mults: a = scale * class representative):
   (the lowest bit of every term).
 * ``decode_values``: the operand values scale * (1 + f / 128) of bf16 codes as a float64 (M, K)
   matrix for BLAS, with bound (from |value|) and smin fused in.
-* ``gather_matrix``: the patch matrix of float64 values (exact integer GEMMs).
+* ``gather_matrix``: the patch matrix (cnn.conv.im2col, exact integer GEMMs).
+* ``round_sums``: R(s) (cnn.exactsum) of the float64 sums and, where s may differ from the exact
+  sum, the error-bound decision; ``exact_round_rows`` / ``exact_round_dots``: R of exact sums
+  for the entries it leaves undecided (a compensated sum with its own bound, else Shewchuk's
+  exact expansion compared with the fp32 midpoints, the FTZ threshold and the overflow point).
+* ``exponent_range``: the bf16 exponent fields' range (cnn.mults.check_fast).
 
 The gather kernel is generated source (one accumulator variable per register lane: cnn/_gather.py,
 written by ``python -m cnn.kernels``; tests/test_cnn_gemm.py checks it is current) compiled with
 LLVM's SLP vectorizer on, which numba leaves off by default (without it the loop runs scalar),
 and cached by numba (the first compilation takes a minute).
 """
+
+import math
 
 import numba
 import numba.core.config
@@ -167,9 +174,10 @@ def _gather_matrix(vals, rowbase, koff, out):
 
 
 def gather_matrix(vals, rowbase, koff):
-    """A[m, k] = vals[rowbase[m] + koff[k]] (float64): the patch matrix, in one pass."""
-    out = np.empty((len(rowbase), len(koff)))
-    _gather_matrix(np.ascontiguousarray(vals, dtype=np.float64),
+    """A[m, k] = vals[rowbase[m] + koff[k]] (vals' dtype): the patch matrix, in one pass."""
+    vals = np.ascontiguousarray(vals)
+    out = np.empty((len(rowbase), len(koff)), dtype=vals.dtype)
+    _gather_matrix(vals,
                    np.ascontiguousarray(rowbase, dtype=np.uint64),
                    np.ascontiguousarray(koff, dtype=np.uint64), out)
     return out
@@ -204,6 +212,245 @@ def decode_values(codes, rowbase, koff, scale_tab, bmax):
                    np.ascontiguousarray(koff, dtype=np.uint64), scale_tab,
                    np.ascontiguousarray(bmax, dtype=np.float64), out, bound, smin)
     return out, bound, smin
+
+
+
+# ---------------------------------------------------------------- exact rounding of sums
+_MIN_NORMAL = 2.0 ** -126
+_TWO128 = 2.0 ** 128
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _grow(p, n, x):
+    """Add x to the nonoverlapping expansion p[:n] (increasing magnitude; Shewchuk's
+    grow-expansion, as in math.fsum): the new length; the sum stays exact."""
+    i = 0
+    for j in range(n):
+        y = p[j]
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            p[i] = lo
+            i += 1
+        x = hi
+    p[i] = x
+    return i + 1
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _sign_minus(p, n, m, tmp):
+    """sign(E - m) for E = sum p[:n] (exact)."""
+    for j in range(n):
+        tmp[j] = p[j]
+    k = _grow(tmp, n, -m)
+    for j in range(k - 1, -1, -1):
+        if tmp[j] > 0.0:
+            return 1
+        if tmp[j] < 0.0:
+            return -1
+    return 0
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _fp32_up(v):
+    """The next fp32 value above the fp32 value v (float64), +2^128 standing for +Inf."""
+    if v == 0.0:
+        return 2.0 ** -149
+    e = math.frexp(abs(v))[1] - 1                # |v| in [2^e, 2^(e+1))
+    ulp = math.ldexp(1.0, max(e - 23, -149))
+    if v < 0.0 and abs(v) == math.ldexp(1.0, e) and e > -126:
+        ulp *= 0.5                               # going down in magnitude past a power of two
+    return v + ulp
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _odd(v):
+    """The fp32 value v (float64, finite) has an odd significand (for ties to even)."""
+    if v == 0.0 or abs(v) >= _TWO128:
+        return False
+    e = max(math.frexp(abs(v))[1] - 1, -126)
+    q = abs(v) * math.ldexp(1.0, 23 - e)           # the significand as an integer
+    return (np.int64(q) & 1) == 1
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_expansion(p, n, tmp):
+    """R(E) (cnn.exactsum) of E = sum p[:n], exactly."""
+    if _sign_minus(p, n, _MIN_NORMAL, tmp) < 0 and _sign_minus(p, n, -_MIN_NORMAL, tmp) > 0:
+        return np.float32(0.0)                   # |E| < 2^-126 (E = 0 included): +0
+    s = 0.0
+    for j in range(n):
+        s += p[j]
+    # f: an fp32 value next to E (float64; +-2^128 for +-Inf); s is within a few float64 ulps
+    f = min(max(float(np.float32(min(max(s, -3.4e38), 3.4e38))), -_TWO128), _TWO128)
+    while True:
+        if f >= _TWO128 or f <= -_TWO128:
+            break
+        up = _fp32_up(f)
+        c = _sign_minus(p, n, 0.5 * (f + up), tmp)
+        if c > 0 or (c == 0 and _odd(f)):
+            f = up
+            continue
+        if c == 0:
+            break
+        dn = -_fp32_up(-f)
+        c = _sign_minus(p, n, 0.5 * (f + dn), tmp)
+        if c < 0 or (c == 0 and _odd(f)):
+            f = dn
+            continue
+        break
+    if f >= _TWO128:
+        return np.float32(np.inf)
+    if f <= -_TWO128:
+        return np.float32(-np.inf)
+    return np.float32(f)
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_terms(t, n, p, tmp):
+    """R(sum t[:n]) of exact float64 terms: decided from a compensated sum (Ogita, Rump, Oishi's
+    Sum2: |res - E| <= u |E| + gamma_{n-1}^2 sum |t|, u = 2^-53) where its error bound leaves
+    one candidate, from the exact expansion otherwise."""
+    s = 0.0
+    c = 0.0
+    mag = 0.0
+    for i in range(n):
+        x = t[i]
+        hi = s + x                               # TwoSum: hi + lo == s + x exactly
+        z = hi - s
+        c += (s - (hi - z)) + (x - z)
+        s = hi
+        mag += abs(x)
+    res = s + c
+    g = n * 2.0 ** -52                           # >= gamma_n, with margin for mag's rounding
+    err = 2.0 ** -51 * abs(res) + 2.0 * g * g * mag
+    lo = _round_fp32(res - err)
+    if lo == _round_fp32(res + err):
+        return lo
+    m = 0
+    for i in range(n):
+        m = _grow(p, m, t[i])
+    return _round_expansion(p, m, tmp)
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _exact_round_rows(terms, out):
+    p = np.empty(terms.shape[1] + 2)
+    tmp = np.empty(terms.shape[1] + 3)
+    t = np.empty(terms.shape[1])
+    for r in range(terms.shape[0]):
+        n = 0
+        for k in range(terms.shape[1]):
+            if terms[r, k] != 0.0:
+                t[n] = terms[r, k]
+                n += 1
+        out[r] = _round_terms(t, n, p, tmp)
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _exact_round_dots(a, b, rows, cols, out):
+    p = np.empty(a.shape[1] + 2)
+    tmp = np.empty(a.shape[1] + 3)
+    t = np.empty(a.shape[1])
+    for r in range(rows.shape[0]):
+        m, c = rows[r], cols[r]
+        n = 0
+        for k in range(a.shape[1]):
+            v = a[m, k] * b[k, c]
+            if v != 0.0:
+                t[n] = v
+                n += 1
+        out[r] = _round_terms(t, n, p, tmp)
+
+
+def exact_round_dots(a, b, rows, cols):
+    """R(sum_k a[m, k] b[k, c]) for the pairs (m, c) = (rows[p], cols[p]) of float64 matrices
+    whose products a b are exact (bf16 values): exact_round_rows without forming the terms."""
+    out = np.empty(len(rows), dtype=np.float32)
+    _exact_round_dots(np.ascontiguousarray(a, dtype=np.float64),
+                      np.ascontiguousarray(b, dtype=np.float64),
+                      np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), out)
+    return out
+
+
+def exact_round_rows(terms):
+    """R(sum_k terms[r, k]) (cnn.exactsum's R: exact sum, FTZ below 2^-126, one fp32 rounding)
+    of every row of a finite float64 (R, K) matrix, compiled: the fast paths' rare fallback."""
+    terms = np.ascontiguousarray(terms, dtype=np.float64)
+    out = np.empty(terms.shape[0], dtype=np.float32)
+    _exact_round_rows(terms, out)
+    return out
+
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_fp32(v):
+    if abs(v) < _MIN_NORMAL:
+        return np.float32(0.0)
+    return np.float32(v)                         # RNE; beyond the fp32 range: +-Inf
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _round_sums(s, bound, small, low_b, k, y, undecided):
+    rel = k * 2.0 ** -51
+    n = 0
+    for m in range(s.shape[0]):
+        if small[m] == np.inf or low_b == np.inf:
+            fits = True
+        else:
+            q = min(max(52.0 + (math.frexp(small[m])[1] - 1) + low_b, -1000.0), 1000.0)
+            fits = bound[m] < math.ldexp(1.0, int(q))
+        err = rel * bound[m]
+        for c in range(s.shape[1]):
+            if fits:
+                y[m, c] = _round_fp32(s[m, c])
+                continue
+            lo = _round_fp32(s[m, c] - err)
+            y[m, c] = lo
+            if lo != _round_fp32(s[m, c] + err):
+                undecided[n, 0] = m
+                undecided[n, 1] = c
+                n += 1
+    return n
+
+
+def round_sums(s, bound, small, low_b, k):
+    """(y, undecided): y = R(s) (cnn.exactsum) of float64 sums s (M, C) of K exact terms each,
+    where that is R(E) of the exact sums E, and the (row, column) pairs (P, 2) where it may not
+    be (cnn.gemm._round_rows: the row's terms are multiples of 2^q, q = log2 small[m] + low_b;
+    if bound[m] (>= sum |terms|) < 2^(52 + q) s = E; else |s - E| <= err = K 2^-51 bound[m]
+    and where R(s - err) == R(s + err) that is R(E))."""
+    s = np.ascontiguousarray(s, dtype=np.float64)
+    y = np.empty(s.shape, dtype=np.float32)
+    undecided = np.empty((s.size, 2), dtype=np.int64)
+    n = _round_sums(s, np.ascontiguousarray(bound, dtype=np.float64),
+                    np.ascontiguousarray(small, dtype=np.float64), float(low_b), int(k), y,
+                    undecided)
+    return y, undecided[:n]
+
+
+
+@numba.njit(boundscheck=False, cache=True)
+def _exponent_range(x):
+    seen = np.zeros(256, dtype=np.uint8)
+    for v in x:
+        seen[(v >> 7) & 0xFF] = 1                # a store per element: no dependency chain
+    lo, hi = 0xFFFF, 0
+    for e in range(256):
+        if seen[e]:
+            hi = e
+            if e and lo == 0xFFFF:
+                lo = e
+    return lo, hi
+
+
+def exponent_range(x):
+    """(smallest nonzero, largest) exponent field of bf16 patterns x (any shape), one pass;
+    0xFFFF and 0 when there are none."""
+    lo, hi = _exponent_range(np.ascontiguousarray(x, dtype=np.uint16).reshape(-1))
+    return int(lo), int(hi)
 
 
 if __name__ == "__main__":

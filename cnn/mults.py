@@ -69,7 +69,9 @@ from golden.params import ParameterError, check_choice, check_int, check_mitch_p
 from golden.posit import (decode, exact_product, float64_to_posit, nar_pattern, plam_product,
                           product_to_float64)
 
-from .exactsum import FP32_ROUNDING, PositRounding
+from .exactsum import PositRounding
+
+from .kernels import exponent_range
 
 MAX_INT_CLASSES_LOG2 = 10      # the fast path's table is K x 2^w x C floats: w <= 10 keeps it small
 POSIT_N = (8, 16)
@@ -107,8 +109,9 @@ class Mult:
 
     @property
     def rounding(self):
-        """The R of the layer's exact sum (cnn.exactsum): FP32_ROUNDING, or the posit rounding."""
-        return PositRounding(self.n, self.es) if self.kind == "posit" else FP32_ROUNDING
+        """The R of the layer's exact sum: None for fp32 rounding (cnn.kernels.round_sums), or
+        the posit rounding (cnn.exactsum.PositRounding)."""
+        return PositRounding(self.n, self.es) if self.kind == "posit" else None
 
     @property
     def table_path(self):
@@ -236,17 +239,13 @@ class Mult:
                     return f"{name} holds NaR"
             return None
         if self.kind == "float":
-            ea = (np.asarray(a, dtype=np.uint16) >> 7) & 0xFF            # exponent fields
-            eb = (np.asarray(b, dtype=np.uint16) >> 7) & 0xFF
-            if ea.max(initial=0) == BF16.exp_max or eb.max(initial=0) == BF16.exp_max:
+            (amin, amax), (bmin, bmax) = exponent_range(a), exponent_range(b)   # exponent fields
+            if amax == BF16.exp_max or bmax == BF16.exp_max:
                 return "NaN or Inf operand"
-            big = np.uint16(0xFFFF)
-            amin, bmin = np.where(ea > 0, ea, big).min(initial=big), np.where(eb > 0, eb, big).min(
-                initial=big)
-            if amin == big or bmin == big:                              # all zero / subnormal
+            if amin == 0xFFFF or bmin == 0xFFFF:                        # all zero / subnormal
                 return None
-            lo = int(amin) + int(bmin) - BF16.bias                      # carry only raises e
-            hi = int(ea.max()) + int(eb.max()) - BF16.bias + 1
+            lo = amin + bmin - BF16.bias                                # carry only raises e
+            hi = amax + bmax - BF16.bias + 1
             if lo <= 0 or hi >= FP32.exp_max:
                 return f"product exponents {lo}..{hi} leave the normal fp32 range 1..254"
             return None

@@ -1,21 +1,27 @@
-r"""Whole-network throughput: a committed ONNX model (the ResNet-20) through the executor, per
-multiplier, against onnxruntime FP32 on the same batch.
+r"""Whole-network throughput: a committed ONNX model (the trained ResNet-20 by default) through the
+executor, per multiplier, against onnxruntime FP32 on the same batch in the same process.
 
 For each entry the batch of ``images`` Fashion-MNIST test images (preprocessed as the model
-asks; random N(0, 1) images when the data set is not installed or does not fit the model) runs through
-cnn.executor.Session(model, entry).predict in a fresh process (so that its peak memory is its
-own), best of ``repeat`` runs after one warm-up image:
+asks; random N(0, 1) images when the data set is not installed or does not fit the model) runs,
+in a fresh process (so that its peak memory is its own), first through onnxruntime FP32 and then
+through cnn.executor.Session(model, entry).predict, each the best of ``repeat`` runs after one
+warm-up:
 
-    images/s = images / seconds;   ratio = images/s / onnxruntime FP32 images/s (same batch)
-    peak MiB = the process's peak resident set during the timed runs (VmHWM after resetting it;
-               ru_maxrss where that is not possible), and the part of it above the resident
-               set before them (model, data and libraries loaded)
+    images/s = images / seconds;   ratio = images/s / onnxruntime FP32 images/s (same process,
+               same batch, same threads, measured just before)
+    peak MiB = the process's peak resident set during the entry's timed runs (VmHWM after
+               resetting it; ru_maxrss where that is not possible), and the part of it above the
+               resident set before them (model, data and libraries loaded)
 
-Both sides use the threads the process has by default (onnxruntime's intra-op pool, NumPy's
-BLAS), on the same machine, one after the other: ratios, not absolute speeds, are the figures.
+``clock``: 'wall' (time.perf_counter) or 'cpu' (time.process_time: the process's CPU time, all
+its threads; comparable on a loaded machine). ``threads``: the number of threads both sides get
+(NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS and onnxruntime's
+intra-op pool), or None for each library's default. Ratios, not absolute speeds, are the
+figures.
 """
 
 import multiprocessing
+import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -61,51 +67,87 @@ def _batch(model, images, seed=1):
         return rng.standard_normal((images, *dims)).astype(np.float32), "random N(0, 1) images"
 
 
-def _best(fn, repeat):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _best(fn, repeat, clock):
     best = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, clock() - t)
     return best
 
 
-def _measure(path, entry, images, repeat, batch):
-    """In a fresh process: (images/s, peak RSS MiB, peak above the pre-run RSS MiB, source)."""
-    from .executor import Session, calibrate, load_model, ort_run
+def _measure(path, entry, images, repeat, batch, clock, threads):
+    """In a fresh process: (images/s, onnxruntime FP32 images/s, peak RSS MiB, peak above the
+    pre-run RSS MiB, source); entry None: onnxruntime alone."""
+    import gc
+
+    from .executor import Session, calibrate, load_model, ort_session
+    clock = CLOCKS[clock]
     model = load_model(path)
     x, source = _batch(model, images)
-    if entry == "onnxruntime":
-        ort_run(model, x[:1])
-        fn = lambda: ort_run(model, x)      # noqa: E731
-    else:
+    ort = ort_session(model, threads)
+    ort(x[:1])
+    ort_rate = images / _best(lambda: ort(x), repeat, clock)
+    fn = lambda: ort(x)      # noqa: E731
+    if entry is not None:
+        del ort
+        gc.collect()
         calib = calibrate(model, x) if entry.startswith(("int", "mitch_int")) else None
         sess = Session(model, entry, calib=calib)
         sess.run(x[:1])
         fn = lambda: sess.predict(x, batch)     # noqa: E731
     before = _status_mib("VmRSS")
     reset = _reset_peak()
-    seconds = _best(fn, repeat)
+    rate = images / _best(fn, repeat, clock) if entry is not None else ort_rate
+    if entry is None:       # onnxruntime alone: its peak memory over runs like the entries'
+        fn()
     peak = _status_mib("VmHWM") if reset else None
     if peak is None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return images / seconds, peak, None if before is None else max(0.0, peak - before), source
+    return rate, ort_rate, peak, None if before is None else max(0.0, peak - before), source
 
 
-def network_throughput(path=MODEL, entries=ENTRIES, images=64, repeat=2, batch=64):
-    """[(name, images/s, ratio to onnxruntime FP32, peak MiB, peak above pre-run MiB)], with
-    onnxruntime first; a line of text instead when the model is not there."""
+def network_throughput(path=MODEL, entries=ENTRIES, images=64, repeat=2, batch=64, clock="wall",
+                       threads=None):
+    """([(name, images/s, onnxruntime FP32 images/s, ratio, peak MiB, peak above pre-run MiB)],
+    batch description), onnxruntime alone first; a line of text instead when the model is not
+    there.
+
+    Raises
+    ------
+    ParameterError
+        for an unknown clock or a thread count below 1.
+    """
+    from golden.params import ParameterError, check_choice, check_int
+    check_choice("clock", clock, tuple(CLOCKS))
+    if threads is not None:
+        check_int("threads", threads, 1, 1024)
+    if images < 1:
+        raise ParameterError(f"images must be at least 1; got {images}")
     path = Path(path)
     if not path.is_file():
         return f"no {path}: network benchmark skipped (train it: see cnn/models/)"
     rows = []
-    # spawn, not fork: a forked child inherits its parent's peak RSS
-    with ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        for entry in ("onnxruntime",) + tuple(entries):
-            rate, peak, above, source = pool.submit(_measure, str(path), entry, images, repeat,
-                                                    batch).result()
-            rows.append((entry, rate, peak, above))
-    ref = rows[0][1]
-    return [(f"{path.stem} {'onnxruntime FP32' if e == 'onnxruntime' else e}", r, r / ref, p, a)
-            for e, r, p, a in rows], f"{images} {source}"
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    if threads is not None:         # spawned children read these when they import the libraries
+        os.environ.update({v: str(threads) for v in THREAD_VARS})
+    try:
+        # spawn, not fork: a forked child inherits its parent's peak RSS
+        with ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            for entry in (None,) + tuple(entries):
+                rate, ort, peak, above, source = pool.submit(
+                    _measure, str(path), entry, images, repeat, batch, clock, threads).result()
+                rows.append((entry, rate, ort, peak, above))
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+    return [(f"{path.stem} {'onnxruntime FP32' if e is None else e}", r, o, r / o, p, a)
+            for e, r, o, p, a in rows], f"{images} {source}"

@@ -6,7 +6,8 @@
   cannot add exactly (the fallback), and operands the decomposition refuses;
 * per MAC: products accumulated in MAC order with fp32_add == golden.mac.dot (the golden MAC),
   integer layers == golden.mac.dot with a 64-bit accumulator;
-* exact accumulation R(sum) against Fractions on midpoints, ties, FTZ and overflow edges.
+* exact accumulation R(sum) against Fractions on midpoints, ties, FTZ and overflow edges; its
+  compiled form (cnn.kernels.exact_round_rows, the fast paths' fallback) against it.
 """
 
 import math
@@ -112,7 +113,7 @@ def test_refused_operands_use_the_naive_path():
     assert gemm.fast_matmul(a, b, mult)[0, 0] == np.float32(3.0)
 
 
-@pytest.mark.parametrize("terms, want", [
+EXACT_SUM_CASES = [
     ([1.0, 2.0 ** -24], 1.0),                                    # tie -> even
     ([1.0, 3 * 2.0 ** -24], 1.0 + 2.0 ** -22),                   # tie -> even (up)
     ([1.0, 2.0 ** -24, 2.0 ** -80], 1.0 + 2.0 ** -23),           # just above the midpoint
@@ -123,11 +124,53 @@ def test_refused_operands_use_the_naive_path():
     ([float.fromhex("0x1.ffffffp+127"), -(2.0 ** -10)], float(np.finfo(np.float32).max)),
     ([float.fromhex("0x1.ffffffp+127")], math.inf),
     ([3.0, -3.0], 0.0),
-])
+    ([-1.0, -(2.0 ** -24)], -1.0),                                # negative ties
+    ([-1.0, -(3 * 2.0 ** -24)], -(1.0 + 2.0 ** -22)),
+    ([-(2.0 ** -126), 2.0 ** -200], 0.0),
+    ([-float.fromhex("0x1.ffffffp+127")], -math.inf),
+    ([2.0 ** 127, 2.0 ** 127, -(2.0 ** 127)], 2.0 ** 127),       # float64 partial beyond fp32
+]
+
+
+@pytest.mark.parametrize("terms, want", EXACT_SUM_CASES)
 def test_exact_sum_rounds_once(terms, want):
     got = exactsum.exact_sum_fp32(terms)
     assert got.dtype == np.float32 and float(got) == want
     assert not (got == 0 and np.signbit(got))                    # zero results are +0
+
+
+@pytest.mark.parametrize("terms, want", EXACT_SUM_CASES)
+def test_compiled_exact_rounding_rounds_once(terms, want):
+    """cnn.kernels.exact_round_rows (the fast paths' fallback) on the same edges."""
+    from cnn import kernels
+    got = kernels.exact_round_rows(np.array([terms]))[0]
+    assert got.dtype == np.float32 and float(got) == want
+    assert not (got == 0 and np.signbit(got))
+
+
+def test_compiled_exact_rounding_equals_the_definition():
+    """exact_round_rows == exactsum.exact_sum_fp32, bit for bit, on 4000 rows built to hit
+    fp32 midpoints (exactly, and +- 2^-200), cancellation, FTZ and overflow edges, signed zeros
+    and terms 270 binades apart."""
+    from cnn import kernels
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(4000):
+        n = int(rng.integers(1, 12))
+        t = [float(np.float32(v)) * 2.0 ** int(e)
+             for v, e in zip(rng.standard_normal(n), rng.integers(-140, 130, n))]
+        if i % 2:
+            f = np.float32(rng.standard_normal() * 2.0 ** int(rng.integers(-126, 128)))
+            nb = np.nextafter(f, np.float32(np.inf if i % 4 == 1 else -np.inf))
+            mid = (float(f) + float(nb)) / 2 if np.isfinite(nb) else float(f)
+            t = t + [-v for v in t] + [mid, [0.0, 2.0 ** -200, -(2.0 ** -200), -0.0][i % 16 // 4]]
+        rng.shuffle(t)
+        rows.append(t)
+    width = max(map(len, rows))
+    terms = np.array([r + [0.0] * (width - len(r)) for r in rows])
+    got = kernels.exact_round_rows(terms)
+    want = np.array([exactsum.exact_sum_fp32(r) for r in rows], dtype=np.float32)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
 def test_exact_sum_against_fractions():
@@ -273,3 +316,33 @@ def test_generated_gather_kernel_is_current():
 
     from cnn import kernels
     assert Path(kernels.__file__).with_name("_gather.py").read_text() == kernels.gather_source()
+
+
+def test_integer_gemm_switches_to_float64_exactly_at_2_24():
+    """int_exact: sgemm while amax max|b| K < 2^24 (K = 1040 for int8), dgemm from there; both
+    exact against Python-int sums, at the extremes (every product 127^2, all signs alike) and
+    with mixed signs."""
+    rng = np.random.default_rng(9)
+    for k, dtype in ((1040, np.float32), (1041, np.float64)):
+        a = np.full((3, k), 127, dtype=np.int64)
+        a[1] = rng.choice([-127, 127], k)
+        a[2] = rng.integers(-127, 128, k)
+        b = np.full((k, 2), 127, dtype=np.int64)
+        b[:, 1] = rng.integers(-127, 128, k)
+        assert gemm._int_dtype(127, b, k) == dtype
+        want = np.array([[sum(int(x) * int(y) for x, y in zip(a[i], b[:, j])) for j in range(2)]
+                         for i in range(3)])
+        assert np.array_equal(gemm.int_exact(a, b), want)
+        x = a.reshape(3, k, 1, 1)                      # 1 x 1 conv: the fast_conv path
+        assert np.array_equal(gemm.fast_conv(x, b, parse_mult("int8"), 1, pad=0), want)
+
+
+def test_exponent_range_is_the_exponent_fields_min_and_max():
+    from cnn import kernels
+    rng = np.random.default_rng(10)
+    for t in range(300):
+        x = rng.integers(0, 1 << 16, int(rng.integers(0, 40))).astype(np.uint16)
+        x = x & 0x807F if t % 3 == 0 else x                       # zeros / subnormals only
+        e = (x >> 7) & 0xFF
+        want = int(np.where(e > 0, e, 0xFFFF).min(initial=0xFFFF)), int(e.max(initial=0))
+        assert kernels.exponent_range(x.reshape(-1, 1) if t % 2 else x) == want
