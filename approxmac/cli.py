@@ -228,13 +228,13 @@ def build_parser():
                           "N x C x H x W in the model's input scale, y_test); default %(default)s")
     acc.add_argument("--mult", default="headline",
                      help="entries run on every test image: comma-separated fp32, bf16, "
-                          "mitch_bf16_w6_trunc, int8, mitch_int8_w6_trunc_c1, "
-                          "bf16+trunc_add_t12, ..., or a list name: headline (fp32, bf16, "
+                          "mitch_bf16_w6_trunc, int8, mitch_int8_w6_trunc_c1, posit_n8_es0, "
+                          "plam_n16_es1, bf16+trunc_add_t12, ..., or a list name: headline (fp32, bf16, "
                           "mitch_bf16_w6_{trunc,unbiased}), sweep (the other multipliers), adders "
                           "(the MULT+ADDER entries), all, none; default %(default)s")
     acc.add_argument("--subset-mult", default="sweep",
                      help="entries run on the subset only (same names; default %(default)s: "
-                          "the w sweep and the integer units)")
+                          "the w sweep, the integer and the posit units)")
     acc.add_argument("--subset", type=int, default=DEFAULT_SUBSET,
                      help="subset size: every k-th test image (default %(default)s)")
     acc.add_argument("--seq-images", type=int, default=DEFAULT_SEQ_IMAGES,

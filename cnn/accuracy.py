@@ -47,7 +47,8 @@ ALL_MULTS = (
     + [f"mitch_bf16_w{w}_{v}" for v in ("trunc", "unbiased") for w in W_RANGE]
     + ["int8", "int16"]
     + [f"mitch_int8_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)]
-    + [f"mitch_int16_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)])
+    + [f"mitch_int16_w{w}_trunc_{s}" for s in ("exact", "c1") for w in (4, 6, 8)]
+    + [f"{u}_n{n}_es{es}" for u in ("posit", "plam") for n, es in ((8, 0), (8, 1), (16, 1))])
 ADDER_ENTRIES = (["bf16+fp32_add", "mitch_bf16_w6_trunc+fp32_add"]
                  + [f"bf16+trunc_add_t{t}" for t in (4, 8, 12)] + ["bf16+mitch_add"])
 NAMED_LISTS = {
@@ -62,7 +63,10 @@ NAMED_LISTS = {
 # mitch_bf16_w6 11.2, w2 12.1, int8 47, mitch_int8_w6_c1 11.3, mitch_int16_w8_c1 9.7; MAC order
 # (bf16+fp32_add) 0.1. Headline on 10 000 images ~ 2750 CPU-s; the 26 sweep entries ~ 2.2 CPU-s
 # per subset image: 250 images ~ 550 CPU-s; total ~ 27 min on 2 cores. The adders (0.1 image/s)
-# are left out of the default grid; they run on SEQ images when asked for.
+# are left out of the default grid; they run on SEQ images when asked for. The six posit units
+# (01:00 UTC, 20 images, CPU time, one thread, on a loaded machine): posit_n8_es0 11.9 images/s,
+# posit_n8_es1 12.0, posit_n16_es1 10.2, plam_n8_es0 17.2, plam_n8_es1 19.6, plam_n16_es1 8.8:
+# ~ 120 CPU-s on the subset, ~ 1 min more on 2 cores.
 DEFAULT_SUBSET = 250
 DEFAULT_SEQ_IMAGES = 20
 DEFAULT_CALIB_IMAGES = 1000
@@ -359,9 +363,11 @@ def run_metadata(plans, ds, sets, calib_desc, calibrated, fp32_logits, exact_nod
         "calibration": calib_desc if calibrated else None,
         "models": models, "exact_nodes": list(exact_nodes),
         "operands": "bf16 units: fp32 -> bf16 round to nearest even; integer units: symmetric, "
-                    "weights per output channel, activations per tensor (calibration)",
-        "accumulation": "exact, rounded once to fp32 (float units) / exact integer; MULT+ADDER "
-                        "entries accumulate in MAC order with that golden adder",
+                    "weights per output channel, activations per tensor (calibration); posit "
+                    "units: fp32 -> posit<n, es> round to nearest even, saturating",
+        "accumulation": "exact, rounded once to fp32 (float units) / exact integer / the quire, "
+                        "rounded once to posit<n, es> (posit units); MULT+ADDER entries "
+                        "accumulate in MAC order with that golden adder",
         "other_operators": "fp32 (onnx.reference), BatchNormalization kept as separate nodes",
         "statistics": "top1_ci: 95 % Wilson interval; mcnemar_p: exact two-sided McNemar test "
                       "against FP32 on the same images; significant: mcnemar_p < 0.05",

@@ -20,7 +20,9 @@ operand, each product from the golden unit:
   B with a batched A is one product of A reshaped to (-1, K)).
 
 Operands. ``fp32``: float32 im2col and a NumPy (BLAS) matmul, no encoding. bf16 units: A and B
-rounded fp32 -> bf16, round to nearest even (cnn.mults.to_bf16). Integer units (int8, int16,
+rounded fp32 -> bf16, round to nearest even (cnn.mults.to_bf16). Posit units: A and B rounded
+fp32 -> posit<n, es> (nearest even, saturating: cnn.mults.to_posit); the product is the quire MAC
+rounded to posit<n, es>, as float32. Integer units (int8, int16,
 mitch_int*): symmetric quantization q = clip(rint(x / s), -(2^(N-1)-1), 2^(N-1)-1), the exact
 integer dot product, then fp32(acc * s_a * s_b[c]) computed in float64; the weight operand B per
 output channel (column c of B: s_b[c] = max_k |B[k, c]| / (2^(N-1)-1), over each batch matrix
@@ -67,7 +69,7 @@ from golden.params import ParameterError
 
 from . import gemm
 from .conv import im2col, out_size, resolve_pads
-from .mults import parse_entry, to_bf16
+from .mults import parse_entry
 from .refops import LRN, AveragePool, MaxPool
 
 APPROX_OPS = ("Conv", "Gemm", "MatMul")
@@ -392,16 +394,16 @@ class Session:
             g, kg = len(wmats), wmats[0].shape[0]
             y = np.matmul(a.reshape(len(a), g, kg).transpose(1, 0, 2), np.stack(wmats))
             return y.transpose(1, 0, 2).reshape(len(a), -1)
-        if mult.kind == "float":
-            xc, s_a = to_bf16(x), None
+        if mult.kind != "int":
+            xc, s_a = mult.encode(x), None
         else:
             s_a = max(self.calib[name], np.finfo(np.float32).tiny) / mult.qmax
             xc = mult.quantize(x, s_a)
         split = None
         ys = []
         for g, w in enumerate(wmats):
-            if mult.kind == "float":
-                b, scale = to_bf16(w), None
+            if mult.kind != "int":
+                b, scale = mult.encode(w), None
             else:
                 s_w = mult.weight_scale(w)
                 b, scale = mult.quantize(w, s_w), s_a * s_w

@@ -1,7 +1,9 @@
 r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, three ways.
 
 * ``naive_matmul``      -- every product from the golden function, then the exact sum: float
-  units R(sum) (cnn.exactsum), integer units the exact integer sum. The definition.
+  units R(sum) (cnn.exactsum), integer units the exact integer sum, posit units golden/mac.py's
+  quire MAC (golden.mac.dot: unrounded products summed in the quire, rounded once to posit). The
+  definition.
 * ``fast_matmul``       -- the same numbers, fast (``fast_conv``: the same for a convolution,
   reading the patches straight from the feature map, no im2col matrix):
 
@@ -16,7 +18,13 @@ r"""Matrix products Y[m, c] = sum_k mul(A[m, k], B[k, c]) with golden products, 
     whatever w is. Every term sa * Bt is an exact float64 (a power of two times a product of at
     most 16 bits).
 
-  Integer units: the float64 sums are exact because they stay below 2^52 (checked). Float units:
+  - posit units (posit_*, plam_* of cnn.mults): PLAM n = 8 by the class decomposition above;
+    the exact posit product by one dgemm of the posit values (every product is exact in float64:
+    ``posit_direct``); PLAM n = 16 (4096 fraction classes) by cnn.plam_kernel, which computes
+    every PLAM product as sa sb max(1 + fa + fb, 2 (fa + fb)) (exact) and sums in float64.
+
+  Integer units: the float64 sums are exact because they stay below 2^52 (checked). Float and
+  posit units (R = fp32 rounding, or rounding to posit<n, es>: cnn.exactsum):
   where a row's terms fit a 52-bit window (all multiples of 2^q, sum of magnitudes below
   2^(52+q)) float64 adds them exactly in any order; elsewhere s (float64, rounded) differs from
   the exact E by at most err = K 2^-51 sum_k |term| (bounded per row), and where
@@ -37,7 +45,10 @@ import numpy as np
 from golden.floats import float_to_fp32
 from golden.fp32_add import fp32_add
 
-from . import conv, kernels
+from golden.mac import dot
+from golden.posit import posit_to_float64
+
+from . import conv, kernels, plam_kernel
 from .exactsum import exact_sum_fp32
 
 
@@ -52,6 +63,10 @@ def im2col(x, k, stride=1):
 # ---------------------------------------------------------------- naive: the definition
 def naive_matmul(a, b, mult):
     """Golden product of every (m, k, c), then the exact sum (float32 or int64 result)."""
+    if mult.kind == "posit":
+        unit, params = mult.mac_params()
+        acc = dot(a[:, None, :], b.T[None, :, :], unit, **params)         # (M, C) posit patterns
+        return posit_to_float64(acc, n=mult.n, es=mult.es).astype(np.float32)
     p = mult.product(a[:, :, None], b[None, :, :])            # (M, K, C)
     if mult.kind == "int":
         return p.sum(axis=1, dtype=np.int64)
@@ -83,6 +98,8 @@ def fast_matmul(a, b, mult):
         return naive_matmul(a, b, mult)
     if mult.kind == "int" and mult.w == 0:
         return int_exact(a, b)
+    if not mult.table_path:
+        return posit_direct(a, b, mult)
     m, k = a.shape
     return _fast_codes(operand_codes(a, mult).ravel(), np.arange(m, dtype=np.uint64) * k,
                        np.arange(k, dtype=np.uint64), b, mult)
@@ -95,7 +112,7 @@ def fast_conv(x, b, mult, k, stride=1, pad=None, dilation=1):
     rows in (n, y, x) order: (N*H'*W', C_out) with H' = (H + 2 pad - dilation (k-1) - 1) // stride
     + 1. The kernel reads the patches from the padded map through cnn.kernels' address map."""
     x = np.asarray(x)
-    if mult.check_fast(x, b) is not None:
+    if mult.check_fast(x, b) is not None or not mult.table_path:
         return fast_matmul(_patches(x, k, stride, pad, dilation), b, mult)
     exact_int = mult.kind == "int" and mult.w == 0
     if exact_int:
@@ -139,6 +156,9 @@ def code_format(mult):
         e = i & 255
         tab = np.where(e == 0, 0.0, np.ldexp(1.0, e - 127)) * np.where(i >> 8, -1.0, 1.0)
         return tab, 7, 0x7F, 0 if mult.w == 0 else 8 - mult.w
+    if mult.kind == "posit":      # code = pattern << F | fraction class
+        f = mult.n - 3 - mult.es
+        return mult.split(np.arange(1 << mult.n))[1], f, (1 << f) - 1, 0
     i = np.arange(32)
     return np.ldexp(1.0, i & 15) * np.where(i >> 4, -1.0, 1.0), mult.w, (1 << mult.w) - 1, 0
 
@@ -147,6 +167,8 @@ def operand_codes(x, mult):
     """uint16 codes (cnn.kernels) of encoded operands x, any shape."""
     if mult.kind == "float":
         return np.ascontiguousarray(x, dtype=np.uint16)
+    if mult.kind == "posit":
+        return _posit_codes(mult)[np.asarray(x, dtype=np.int64)]
     return _int_codes(mult)[np.asarray(x, dtype=np.int64) + mult.qmax]
 
 
@@ -154,6 +176,14 @@ def operand_codes(x, mult):
 def _int_codes(mult):
     """Codes of every integer -qmax..qmax (the range mult.check_fast admits), by value."""
     return split_codes(*mult.split(np.arange(-mult.qmax, mult.qmax + 1)), mult)
+
+
+@functools.lru_cache(maxsize=16)
+def _posit_codes(mult):
+    """Codes of every posit<n, es> pattern (table path: n <= 8, so they fit 16 bits)."""
+    every = np.arange(1 << mult.n)
+    cls = mult.split(every)[0]
+    return ((every << (mult.n - 3 - mult.es)) | cls).astype(np.uint16)
 
 
 def split_codes(ca, sa, mult):
@@ -193,9 +223,10 @@ def _fast_codes(codes, rowbase, koff, b, mult):
         step = max(1, FALLBACK_ENTRIES // max(1, k))
         for i in range(0, len(m), step):
             a = codes[rowbase[m[i:i + step]][:, None] + koff[None, :]].astype(np.int64)
-            out[i:i + step] = kernels.exact_round_rows(
-                tab[a >> hi] * bt[np.arange(k)[None, :], (a & lo_mask) >> cls_shift,
-                                  j[i:i + step, None]])
+            terms = tab[a >> hi] * bt[np.arange(k)[None, :], (a & lo_mask) >> cls_shift,
+                                      j[i:i + step, None]]
+            out[i:i + step] = kernels.exact_round_rows(terms) if mult.rounding is None else [
+                mult.rounding.exact_sum(t) for t in terms]
         return out
 
     if mult.kind == "int":
@@ -207,7 +238,7 @@ def _fast_codes(codes, rowbase, koff, b, mult):
                 codes >> (hi + 4)).any() else np.zeros((len(rowbase), k), dtype=bool)
             y -= _c1_correction(neg.astype(bool), b < 0)   # c1 scales are never 0
         return y
-    return _round_rows(s, bound, smin, low_b, k, exact)
+    return _round_rows(s, bound, smin, low_b, k, exact, mult.rounding)
 
 
 _PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
@@ -285,20 +316,88 @@ def lsb_exponent(v):
 FALLBACK_ENTRIES = 1 << 21     # terms per block of the exact fallback (16 MiB)
 
 
-def _round_rows(s, bound, small, low_b, k, exact):
+def _round_rows(s, bound, small, low_b, k, exact, rounding=None):
     """R(E) from s ~ E: exact where a row's terms fit a 52-bit window, decided by the error bound
-    elsewhere where possible (cnn.kernels.round_sums), summed exactly for the rare rest
-    (``exact(m, c)``: R of the exact sums of rows m[p], columns c[p], from cnn.kernels'
-    exact_round_rows / exact_round_dots).
+    elsewhere where possible, summed exactly for the rare rest (``exact(m, c)``: R of the exact
+    sums of rows m[p], columns c[p]). R = fp32 rounding (``rounding`` None: cnn.kernels.round_sums,
+    compiled; exact from exact_round_rows / exact_round_dots) or a cnn.exactsum.PositRounding.
 
     Every term of row m is a multiple of 2^q[m] (q = log2 small[m], a power of two, plus low_b);
     if bound[m] < 2^(52 + q[m]) every partial sum is such a multiple below 2^53 * 2^q, so
     float64 adds them exactly in any order (the margin 2 covers bound's own rounding)."""
-    y, undecided = kernels.round_sums(s, bound, small, low_b, k)
+    if rounding is None:
+        y, undecided = kernels.round_sums(s, bound, small, low_b, k)
+    else:
+        y, undecided = _round_sums_with(rounding, s, bound, small, low_b, k)
     if len(undecided):
         m, c = undecided[:, 0], undecided[:, 1]
         y[m, c] = exact(m, c)
     return y
+
+
+def _round_sums_with(rounding, s, bound, small, low_b, k):
+    """kernels.round_sums for another monotone R (``rounding.round``): (y, undecided)."""
+    y = rounding.round(s)
+    rest = np.nonzero(~_fits(bound, small, low_b))[0]
+    if not rest.size:
+        return y, np.empty((0, 2), dtype=np.int64)
+    err = ((k * 2.0 ** -51) * bound[rest])[:, None]   # >= the float64 summation error
+    lo, hi = rounding.round(s[rest] - err), rounding.round(s[rest] + err)
+    ok = lo == hi
+    y[rest] = np.where(ok, lo, y[rest])
+    i, c = np.nonzero(~ok)
+    return y, np.stack([rest[i], c], axis=1).astype(np.int64)
+
+
+def smallest_nonzero(sa):
+    """The smallest nonzero |sa| (inf when there is none)."""
+    return float(np.min(np.abs(sa), where=sa != 0, initial=np.inf))
+
+
+def _fits(bound, small_a, low_b):
+    """bound < 2^(52 + q), q = log2(small_a) + low_b: the terms fit float64 exactly."""
+    with np.errstate(invalid="ignore"):
+        q = np.where(np.isinf(small_a), np.inf, np.frexp(small_a)[1] - 1.0) + low_b
+    return bound < np.ldexp(1.0, np.clip(52 + q, -1000, 1000).astype(np.int64))
+
+
+# ---------------------------------------------------------------- posit units without a table
+@functools.lru_cache(maxsize=16)
+def _posit_tables(mult):
+    """(value, scale, fraction) float64 of every posit<n, es> pattern (NaR: 0; refused anyway)."""
+    every = np.arange(1 << mult.n)
+    cls, scale = mult.split(every)
+    value = np.nan_to_num(posit_to_float64(every, n=mult.n, es=mult.es))
+    return value, scale, cls * 2.0 ** -(mult.n - 3 - mult.es)
+
+
+def posit_direct(a, b, mult):
+    """fast_matmul of posit units without a class table (mult.table_path False): posit pattern
+    matrices a (M, K), b (K, C), no NaR (mult.check_fast). Exact products: one dgemm of the
+    values; PLAM: cnn.plam_kernel. Every term is exact and a multiple of 2^(q_a + q_b), q_a =
+    floor(log2 min |nonzero scale of the row|) - F (F = n-3-es fraction bits; exact products:
+    min |value| bounds the scale), q_b the lowest bit of b's terms; the sums are rounded by
+    _round_rows with the posit rounding, the rare undecided sums from the golden products."""
+    value, scale, frac = _posit_tables(mult)
+    a, b = np.asarray(a), np.asarray(b)                 # patterns index the tables directly
+    f = mult.n - 3 - mult.es
+    if mult.plam:
+        sa, sb = scale[a], scale[b]
+        s = plam_kernel.plam_sums(sa, frac[a], sb, frac[b])
+        lead, bmax, low_b = sa, 4 * np.abs(sb).max(axis=1, initial=0), (
+            lsb_exponent(sb).min(initial=np.inf) - f)            # PLAM factor < 4, step 2^-F
+    else:
+        av, bv = value[a], value[b]
+        s = av @ bv
+        lead, bmax, low_b = av, np.abs(bv).max(axis=1, initial=0), lsb_exponent(bv).min(
+            initial=np.inf)
+    bound = np.abs(lead) @ bmax
+    small = np.min(np.abs(lead), axis=1, where=lead != 0, initial=np.inf, keepdims=False)
+    small = small * 2.0 ** -f if not mult.plam else small
+    rounding = mult.rounding
+    return _round_rows(s, bound, small, low_b, a.shape[1], lambda m, c: np.array(
+        [rounding.exact_sum(mult.product(a[i], b[:, j])) for i, j in zip(m, c)], np.float32),
+        rounding)
 
 
 # ---------------------------------------------------------------- sequential MAC order

@@ -37,6 +37,8 @@ def cost_key(name):
     m = parse_mult(name)
     if m.kind == "float":
         return ("bf16_mac", {}) if m.w == 0 else ("mitch_bf16_mac", {"w": m.w, "variant": m.variant})
+    if m.kind == "posit":
+        return m.mac_params()
     if m.w == 0:
         return "int_mac", {"n": m.n}
     return "mitch_mac", {"n": m.n, "w": m.w, "variant": m.variant, "signed": m.signed}

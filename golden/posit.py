@@ -161,6 +161,25 @@ def plam_product(a, b, *, n, es):
     return nar, zero & ~nar, sign, da.scale + db.scale + carry, (s & _mask(fb)) | _u(1 << fb), fb
 
 
+def product_to_float64(product):
+    """float64 values of a product tuple from ``exact_product`` / ``plam_product``: the unrounded
+    products (NaR -> NaN), exact where sig has at most 53 significant bits (always for n <= 28
+    and for every PLAM product).
+
+    Raises
+    ------
+    ParameterError
+        where a product is not exact in float64 (exact products of long fractions, n > 27).
+    """
+    nar, zero, sign, scale, sig, fbits = product
+    low = sig & (~sig + _u(1))                              # lowest set bit (0 for sig = 0)
+    if (sig // np.maximum(low, _u(1)) >= _u(1 << 53)).any():
+        raise ParameterError("product_to_float64: a product has more than 53 significant bits, "
+                             "not exact in float64 (exact products need n <= 28)")
+    v = np.ldexp(sig.astype(np.float64), scale - fbits) * np.where(sign == 1, -1.0, 1.0)
+    return np.where(nar, np.nan, np.where(zero, 0.0, v))
+
+
 def posit_mul(a, b, *, n, es):
     """Correctly rounded posit<n, es> products of the patterns ``a``, ``b`` (broadcast)."""
     nar, zero, sign, scale, sig, fbits = exact_product(a, b, n=n, es=es)

@@ -161,6 +161,7 @@ def test_pareto_plot_from_costs(setup, tmp_path):
     (["--dataset", "npz:{d}/rgb.npz"], "takes shape"),
     (["--dataset", "cifar"], "dataset must be one of"),
     (["--mult", "mitch_bf16_w9_trunc"], "w must be in 2..8"),
+    (["--subset-mult", "plam_n8_es3"], "es must be in 0..2"),
     (["--subset-mult", "int8+trunc_add_t8"], "needs a bf16 multiplier"),
     (["--exact-nodes", "conv,nope"], "nope"),
     (["--scheduler", "localhost:8786"], "scheduler must be"),

@@ -497,3 +497,47 @@ def test_bad_entry_exact_node_and_missing_calibration():
         ex.Session(model, "bf16", exact_nodes=["relu"])
     with pytest.raises(ParameterError, match="int8 needs activation scales"):
         ex.Session(model, "int8")
+
+
+# ---------------------------------------------------------------- posit units
+POSIT_ENTRIES = ["posit_n8_es0", "posit_n8_es1", "posit_n16_es1", "plam_n8_es0", "plam_n8_es1",
+                 "plam_n16_es1"]
+
+
+def posit_mac_product(entry, x, w):
+    """The definition for posit units: operands fp32 -> posit (golden float64_to_posit), every
+    dot product by golden.mac.dot (the quire MAC, rounded once to posit), as float32."""
+    from golden.posit import float64_to_posit, posit_to_float64
+    mult, _ = parse_entry(entry)
+    n, es = mult.n, mult.es
+    a, b = (float64_to_posit(np.asarray(v, np.float64), n=n, es=es) for v in (x, w))
+    acc = dot(a[:, None, :], b.T[None, :, :], mult.unit, n=n, es=es)
+    return posit_to_float64(acc, n=n, es=es).astype(np.float32)
+
+
+@pytest.mark.parametrize("entry", POSIT_ENTRIES)
+def test_posit_conv_and_gemm_nodes_are_the_golden_quire_mac(entry):
+    xs, ws, attrs, _, pads = CONV_CASES["stride2_asym_pads"]
+    rng = np.random.default_rng(sum(map(ord, entry)))
+    x, w = activations(rng, xs), activations(rng, ws)
+    bias = rng.standard_normal(ws[0]).astype(np.float32)
+    got = ex.Session(single_node_model("Conv", list(xs), {"w": w, "b": bias}, attrs), entry).run(x)
+    # windows of the fp32 map (the padding 0 is the posit zero), encoded in posit_mac_product
+    a, oh, ow = windows_by_loops(x, 3, 3, attrs["strides"], (1, 1), pads)
+    y = posit_mac_product(entry, a, w.reshape(ws[0], -1).T)
+    want = y.reshape(xs[0], oh, ow, ws[0]).transpose(0, 3, 1, 2) + bias[None, :, None, None]
+    assert same_bits(got, want)
+    a, b = activations(rng, (6, 9)), activations(rng, (5, 9))
+    got = ex.Session(single_node_model("Gemm", [6, 9], {"b": b}, {"transB": 1}), entry).run(a)
+    assert same_bits(got, posit_mac_product(entry, a, b.T))
+
+
+@pytest.mark.parametrize("entry", POSIT_ENTRIES)
+def test_posit_units_whole_network_fast_path_equals_naive_path(entry):
+    """The committed digits CNN (2 convs, BN, pools, FC) on 3 test images."""
+    from cnn.data import load
+    model = ex.load_model(ROOT / "cnn" / "models" / "smallcnn_digits.onnx")
+    x = ex.preprocess(model, load("digits").x_test[:3])
+    fast = ex.Session(model, entry).run(x)
+    naive = ex.Session(model, entry, path="naive").run(x)
+    assert same_bits(fast, naive) and np.isfinite(fast).all()

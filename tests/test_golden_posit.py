@@ -4,6 +4,7 @@ string, rounding by search over neighbouring posits with the tie point taken fro
 Python ints, itself checked against the search on a subset."""
 
 import bisect
+import math
 from fractions import Fraction
 from functools import lru_cache
 
@@ -12,8 +13,8 @@ import pytest
 
 from golden.mac import dot, mac_run, mac_spec
 from golden.params import ParameterError
-from golden.posit import (float64_to_posit, plam_mul, posit_mul, posit_to_float64,
-                          quire_frac_bits, quire_to_posit, quire_width, special_classes,
+from golden.posit import (exact_product, float64_to_posit, plam_mul, plam_product, posit_mul,
+                          posit_to_float64, product_to_float64, quire_frac_bits, quire_to_posit, quire_width, special_classes,
                           special_values)
 
 
@@ -456,3 +457,29 @@ def test_quire_limits_and_nar():
     assert spec.quire == 128
     with pytest.raises(ParameterError, match="quire must be in 128..4096, got 64"):
         mac_spec("posit_mac", n=8, es=2, quire=64)
+
+
+# ---------------------------------------------------------------- unrounded products as float64
+
+def test_product_to_float64_is_the_unrounded_product():
+    """exact_product / plam_product as float64 == the reference product, every n = 8 pair and
+    random n = 16 pairs with the special classes; NaR -> NaN, zero -> 0."""
+    cases = [(8, es, *(v.ravel() for v in np.meshgrid(np.arange(256), np.arange(256))))
+             for es in (0, 1, 2)] + [(16, es, *random_operands(16, es, 10_000, seed=es))
+                                     for es in (0, 1, 2)]
+    for n, es, a, b in cases:
+        for kind, product in (("posit_mul", exact_product), ("plam_mul", plam_product)):
+            got = product_to_float64(product(a, b, n=n, es=es))
+            want = [ref_product(x, y, n, es, kind) for x, y in zip(a.tolist(), b.tolist())]
+            assert all(w[1].bit_length() <= 53 for w in want if w)   # exact as float64
+            ref = [np.nan if w is None else 0.0 if w == 0 else
+                   (-1) ** w[0] * math.ldexp(w[1], w[2]) for w in want]
+            assert np.array_equal(got, np.array(ref), equal_nan=True)
+
+
+def test_product_to_float64_refuses_inexact_products():
+    x = (1 << 30) | ((1 << 29) - 1)        # posit<32, 0>: 2 - 2^-29 (29 fraction bits, all 1)
+    with pytest.raises(ParameterError, match="more than 53 significant bits"):
+        product_to_float64(exact_product(x, x, n=32, es=0))     # 4 - 2^-27 + 2^-58
+    # PLAM adds the fractions: t = 2 - 2^-28 >= 1, so 2 t = 4 - 2^-27, exact at n = 32
+    assert product_to_float64(plam_product(x, x, n=32, es=0)) == 4 - 2.0 ** -27
