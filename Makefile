@@ -50,7 +50,7 @@ report: setup
 	$(VENV)/bin/approxmac report --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS) --liberty $(REPORT_LIBERTIES)
 	$(VENV)/bin/approxmac accuracy $(ACCURACY_FLAGS)
 
-# the whole sweep: Mitch-w MACs at w = 2..8 on every library
+# the whole sweep: Mitch-w MACs at w = 2..8 on every library, posit<16,1> and <32,2> units too
 report-full: setup
 	$(VENV)/bin/approxmac report --set full --vectors $(REPORT_VECTORS) --streams $(REPORT_STREAMS) --liberty $(REPORT_LIBERTIES)
 

@@ -202,7 +202,8 @@ def build_parser():
     report.add_argument("--recipes", default=None,
                         help="comma-separated mapping recipes (default: abc,abc-area,abc-delay)")
     report.add_argument("--set", default="default", choices=("default", "full"),
-                        help="unit set: default (Mitch-w MACs at w = 4, 6, 8) or full (w = 2..8)")
+                        help="unit set: default (Mitch-w MACs at w = 4, 6, 8; posit<8,0>) or full "
+                             "(w = 2..8; posit<8,0>, <16,1>, <32,2>)")
     report.add_argument("--scheduler", default=None,
                         help="tcp://HOST:PORT of a running dask cluster, or serial "
                              "(default: an in-process LocalCluster of --jobs workers)")

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -11,6 +12,7 @@ from approxmac.cli import main
 from approxmac.report import Entry, run_report
 from golden.mitchell import mitch_mul
 from golden.params import ParameterError
+from golden.posit import plam_mul, posit_mul, posit_to_float64
 from synth import energy, gatesim, streams
 from synth.flow import RESULT_FIELDS, synth_unit
 from synth import libraries
@@ -93,6 +95,44 @@ def test_trace_stream(tmp_path):
         streams.make_stream(f"trace:{tmp_path / 'none.npz'}", streams.Format("int", 8, True), 1)
     with pytest.raises(ParameterError, match="stream must be one of"):
         streams.make_stream("gaussian", streams.Format("int", 8, True), 1)
+
+
+def test_posit_streams():
+    """Uniform: every pattern but NaR. cnn: the stream's draws (ReLU(N(0, 1)), N(0, σ), redrawn
+    here) as fp32, each rounded to the nearest posit (checked against both neighbours) or
+    saturated to +-minpos / +-maxpos."""
+    rng = np.random.default_rng(2022)
+    act = np.maximum(rng.standard_normal(20000), 0.0)
+    weight = rng.standard_normal(20000) * streams.WEIGHT_SIGMA
+    drawn = np.concatenate([act, weight]).astype(np.float32).astype(np.float64)
+    for n, es in ((8, 0), (16, 1), (32, 2)):
+        fmt = streams.operand_format("plam_mac", {"n": n, "es": es})
+        assert fmt == streams.Format("posit", n, es=es) and fmt.label == f"posit<{n},{es}>"
+        a, b = streams.make_stream("uniform", fmt, 20000, seed=3)
+        both = np.concatenate([a, b])
+        assert int(both.max()) < 1 << n and not (both == 1 << (n - 1)).any()
+        if n == 8:
+            assert len(np.unique(both)) == 255
+        pa, pb = streams.make_stream("cnn", fmt, 20000)
+        p = np.concatenate([pa, pb]).astype(np.int64)
+        v = posit_to_float64(p, n=n, es=es)
+        maxpos, mask = 2.0 ** ((n - 2) << es), (1 << n) - 1
+        lo = posit_to_float64((p - 1) & mask, n=n, es=es)
+        hi = posit_to_float64((p + 1) & mask, n=n, es=es)
+        inside = (np.abs(drawn) > 1 / maxpos) & (np.abs(drawn) < maxpos)
+        assert np.array_equal(drawn == 0, v == 0) and np.array_equal(np.sign(drawn), np.sign(v))
+        assert (np.abs(drawn - v) <= np.abs(drawn - lo))[inside].all()
+        assert (np.abs(drawn - v) <= np.abs(drawn - hi))[inside].all()
+        assert (np.abs(v[~inside & (drawn != 0)]) == np.where(
+            np.abs(drawn) >= maxpos, maxpos, 1 / maxpos)[~inside & (drawn != 0)]).all()
+    path = Path(__import__("tempfile").mkdtemp()) / "t.npz"
+    fmt = streams.Format("posit", 8, es=0)
+    np.savez(path, a=np.array([1.0, -0.5, 0.0]), b=np.array([64, 255, 1], dtype=np.uint8))
+    ta, tb = streams.make_stream(f"trace:{path}", fmt, 3)
+    assert list(ta) == [64, 224, 0] and list(tb) == [64, 255, 1]
+    np.savez(path, a=np.array([1, 2, 3]), b=np.array([256, 1, 2], dtype=np.uint16))
+    with pytest.raises(ParameterError, match="unsigned posit<8,0> patterns"):
+        streams.make_stream(f"trace:{path}", fmt, 3)
 
 
 def test_operand_formats_of_the_catalogue():
@@ -286,3 +326,26 @@ def test_iso_clock_energy_is_the_same_events_with_longer_leakage(tmp_path):
     assert iso_energy(fast, details, 13.0) == pytest.approx(slow["energy_pj_per_op"], rel=1e-5)
     with pytest.raises(ValueError, match="below its critical path"):
         iso_energy(fast, details, fast["delay_ns"] / 2)
+
+
+def test_report_compares_plam_with_the_exact_posit_unit_and_the_published_figures(tmp_path):
+    exact = Entry("posit_mul", {"n": 5, "es": 1})
+    entries = [exact, Entry("plam_mul", {"n": 5, "es": 1}, exact=exact.label)]
+    assert run_report(out_dir=tmp_path, vectors=40, jobs=1, streams=("uniform",),
+                      entries=entries, recipes=("abc",), scheduler="serial") == 0
+    costs = {r["unit"]: r for r in json.loads((tmp_path / "costs.json").read_text())}
+    report = (tmp_path / "REPORT.md").read_text()
+    section = report[report.index("## PLAM against the exact posit units"):]
+    row = re.search(r"^\| ⟨5,1⟩ \| plam_mul vs posit_mul \| uniform \| .*$", section, re.M)
+    cells = [c.strip() for c in row.group(0).strip("|").split("|")]
+    plam, ref = costs["plam_mul"], costs["posit_mul"]
+    assert cells[4] == f"{100 * (1 - plam['area_um2'] / ref['area_um2']):.1f} %"
+    assert cells[6] == f"{100 * (1 - plam['delay_ns'] / ref['delay_ns']):.1f} %"
+    assert cells[8] == f"{100 * (1 - plam['energy_pj_per_op'] / ref['energy_pj_per_op']):.1f} %"
+    assert "| 72.86 % | 81.79 % | 17.01 % |" in section and "| 70.4 % | 80.3 % | 7.2 % |" in section
+    # The gate-level netlists computed golden's products.
+    for unit, golden in (("posit_mul", posit_mul), ("plam_mul", plam_mul)):
+        out = tmp_path / "synth" / "uniform" / "osu018" / costs[unit]["module"]
+        a, b, p = (np.array([int(x, 16) for x in _rows(out / name)])
+                   for name in ("in_a.hex", "in_b.hex", "outputs.txt"))
+        assert len(p) == 41 and np.array_equal(p, golden(a, b, n=5, es=1))
