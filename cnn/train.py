@@ -133,7 +133,7 @@ def numpy_mean_hw(x):
     contiguous run (onnx.reference's GlobalAveragePool): pairwise_sum of n = H*W elements --
     n < 8: in order; n <= 128: eight interleaved running sums r[j] = x[j] + x[j+8] + ...,
     combined ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remaining n % 8 in order; larger n
-    halves recursively (at multiples of 8) -- then divided by n."""
+    halves recursively (at multiples of 8) -- then divided by n (a true division)."""
     n = x.shape[1] * x.shape[2]
     v = x.reshape(x.shape[0], n, x.shape[3])
 
@@ -155,7 +155,11 @@ def numpy_mean_hw(x):
         h -= h % 8
         return pairwise(lo, h) + pairwise(lo + h, m - h)
 
-    return (pairwise(0, n) / np.float32(n))[:, None, None, :]
+    # XLA CPU turns a float32 x / n into x * (1 / n), which rounds twice; the float64 quotient
+    # rounded to float32 is NumPy's (correctly rounded: x / n is never within 2^-52 of an fp32
+    # midpoint). Without jax_enable_x64 (FP32 training) this stays float32.
+    s = pairwise(0, n)
+    return (s.astype(np.float64) / n).astype(s.dtype)[:, None, None, :]
 
 
 def to_nhwc(x):

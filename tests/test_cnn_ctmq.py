@@ -90,8 +90,9 @@ def test_straight_through_gradient():
 @pytest.mark.parametrize("hw", [(1, 1), (2, 2), (7, 7), (8, 8), (14, 14), (16, 16)])
 def test_average_pool_in_numpy_order(hw):
     """train.numpy_mean_hw equals onnx.reference's GlobalAveragePool (np.average, float32) bit
-    for bit."""
+    for bit (with jax_enable_x64, as --ctmq runs it)."""
     import jax.numpy as jnp
+    ctmq.enable_x64()
     from onnx.reference.ops.op_global_average_pool import _global_average_pool
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((6, 5, *hw)) * rng.uniform(0, 1e3, (6, 5, 1, 1))).astype(np.float32)
