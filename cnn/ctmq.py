@@ -192,8 +192,8 @@ def load_start(path, net):
         if missing:
             raise ParameterError(f"{path} is not a {net.arch} model of cnn.nets: no "
                                  f"{', '.join(missing[:3])}")
-        params = {k: inits[k].astype(np.float32) for k in net.param_shapes
-                  if not k.endswith((".mean", ".var"))}
+        # the trainer keeps BN mean / var among the parameters too (unused there)
+        params = {k: inits[k].astype(np.float32) for k in net.param_shapes}
         stats = {op.name: (inits[f"{op.name}.mean"], inits[f"{op.name}.var"])
                  for op in net.ops if op.kind == "bn"}
     for k, shape in net.param_shapes.items():

@@ -29,6 +29,10 @@ Every epoch writes ``OUT`` with ``.onnx`` replaced by ``.ckpt.onnx`` (running-av
 statistics) and ``.ckpt.pkl`` (parameters, optimizer state, epoch: ``--resume`` continues it).
 ``--continue-from CKPT.pkl`` trains further from a checkpoint's weights (fresh optimizer, cosine
 decay from ``--lr`` to ``--lr`` / 1000); the model's ``training_command`` then lists every run.
+
+``--ctmq`` trains a Mitch-w model with the golden products from an FP32 model (``--from
+MODEL.onnx`` or ``--continue-from CKPT.pkl``), stepping w down to the w of ``--mult`` with cycles
+through the accurate model: see cnn.ctmq.
 """
 
 import argparse
@@ -213,6 +217,8 @@ class Trainer:
     epochs, seed, batch : int
     lr, wd : float
         Peak learning rate, weight decay.
+    product : cnn.ctmq.Product, optional
+        Golden conv / FC products (straight-through gradient) instead of float32 ones.
 
     Attributes
     ----------
