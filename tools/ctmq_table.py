@@ -32,7 +32,7 @@ def main(argv=None):
     print(f"| FP32 start model | fp32 (onnxruntime) | {100 * r['top1']:.1f} "
           f"[{100 * r['top1_ci'][0]:.1f}, {100 * r['top1_ci'][1]:.1f}] | - | - |")
     for row in args.rows:
-        spec, path = row.split("=", 1)
+        spec, path = row.rsplit("=", 1)
         mult, label = spec.split(":", 1)
         model = executor.load_model(path)
         logits = executor.Session(model, mult).predict(executor.preprocess(model, x))
