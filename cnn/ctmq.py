@@ -96,7 +96,7 @@ class Product:
         self.mult = mult
         tab, hi, lo_mask, cls_shift = gemm.code_format(mult)
         scales = jnp.asarray(tab, jnp.float64)
-        table = jnp.asarray(gemm._table(mult), jnp.float64)          # golden products
+        table = jnp.asarray(mult.table(), jnp.float64)               # golden products
         classes = mult.n_classes
 
         def split(x):

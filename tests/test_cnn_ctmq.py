@@ -50,7 +50,8 @@ def test_product_against_golden_on_edge_operands():
     import jax.numpy as jnp
     rng = np.random.default_rng(3)
     mult = parse_mult("mitch_bf16_w3_trunc")
-    a = (rng.standard_normal((17, 40)) * np.exp2(rng.integers(-20, 20, (17, 40)))).astype(np.float32)
+    a = rng.standard_normal((17, 40)) * np.exp2(rng.integers(-20, 20, (17, 40)))
+    a = a.astype(np.float32)
     a[0, :8] = np.array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 0, -0.0, 3e-30, 1e-3, 7],
                         np.float32)                        # ties to even, zeros
     a[1] = 0
