@@ -29,6 +29,10 @@ Every epoch writes ``OUT`` with ``.onnx`` replaced by ``.ckpt.onnx`` (running-av
 statistics) and ``.ckpt.pkl`` (parameters, optimizer state, epoch: ``--resume`` continues it).
 ``--continue-from CKPT.pkl`` trains further from a checkpoint's weights (fresh optimizer, cosine
 decay from ``--lr`` to ``--lr`` / 1000); the model's ``training_command`` then lists every run.
+
+``--ctmq`` trains a Mitch-w model with the golden products from an FP32 model (``--from
+MODEL.onnx`` or ``--continue-from CKPT.pkl``), stepping w down to the w of ``--mult`` with cycles
+through the accurate model: see cnn.ctmq.
 """
 
 import argparse
@@ -53,10 +57,15 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 BN_MOMENTUM = 0.9
 
 
-def make_forward(net):
+def make_forward(net, product=None):
     """forward(params, x, stats) -> (logits, seen): x NHWC; BN with batch statistics when
     ``stats`` is None, else with ``stats[name] = (mean, var)``; ``seen[name]`` is the
-    (mean, mean of squares) per channel of each BN input in this batch."""
+    (mean, mean of squares) per channel of each BN input in this batch.
+
+    Inference-form BN, global average pooling and the FC bias are computed in float32 in the
+    operation order of onnx.reference (the ONNX executor's fp32 operators), so that a network
+    whose products are bit-exact gives bit-exact logits. ``product`` (cnn.ctmq.Product) replaces
+    the float32 conv and FC products by a golden multiplier's (group 1 convs only)."""
     import jax
     import jax.numpy as jnp
 
@@ -77,7 +86,9 @@ def make_forward(net):
             if op.kind == "conv":
                 p = (op.kernel - 1) // 2
                 w = jnp.transpose(params[f"{op.name}.weight"], (2, 3, 1, 0))    # OIHW -> HWIO
-                if op.group > 1 and op.group == a[0].shape[3] == w.shape[3]:
+                if product is not None:
+                    y = product.conv(a[0], w, op.stride, p)
+                elif op.group > 1 and op.group == a[0].shape[3] == w.shape[3]:
                     y = depthwise(a[0], w[:, :, 0, :], op.stride, p)
                 else:
                     y = jax.lax.conv_general_dilated(
@@ -87,10 +98,15 @@ def make_forward(net):
                 m1 = a[0].mean(axis=(0, 1, 2))
                 m2 = jnp.square(a[0]).mean(axis=(0, 1, 2))
                 seen[op.name] = (m1, m2)
-                mean, var = ((m1, jnp.maximum(m2 - m1 * m1, 0.0)) if stats is None
-                             else stats[op.name])
-                scale = params[f"{op.name}.scale"] * jax.lax.rsqrt(var + nets.EPS)
-                y = (a[0] - mean) * scale + params[f"{op.name}.bias"]
+                if stats is None:
+                    var = jnp.maximum(m2 - m1 * m1, 0.0)
+                    scale = params[f"{op.name}.scale"] * jax.lax.rsqrt(var + nets.EPS)
+                    y = (a[0] - m1) * scale + params[f"{op.name}.bias"]
+                else:
+                    # onnx.reference: s * (x - mean) / sqrt(var + eps) + bias, in this order
+                    mean, var = stats[op.name]
+                    y = (params[f"{op.name}.scale"] * (a[0] - mean)
+                         / jnp.sqrt(var + np.float32(nets.EPS)) + params[f"{op.name}.bias"])
             elif op.kind == "relu":
                 y = jax.nn.relu(a[0])
             elif op.kind == "relu6":
@@ -101,17 +117,53 @@ def make_forward(net):
             elif op.kind == "add":
                 y = a[0] + a[1]
             elif op.kind == "gap":
-                y = a[0].mean(axis=(1, 2), keepdims=True)
+                y = numpy_mean_hw(a[0])
             elif op.kind == "flatten":
                 y = jnp.transpose(a[0], (0, 3, 1, 2)).reshape(a[0].shape[0], -1)   # c-h-w order
             elif op.kind == "fc":
-                y = a[0] @ params[f"{op.name}.weight"] + params[f"{op.name}.bias"]
+                wt = params[f"{op.name}.weight"]
+                y = (a[0] @ wt if product is None else product.matmul(a[0], wt)) \
+                    + params[f"{op.name}.bias"]
             else:
                 raise ValueError(f"op {op.name}: unknown kind {op.kind!r}")
             env[op.name] = y
         return env[net.ops[-1].name], seen
 
     return forward
+
+
+def numpy_mean_hw(x):
+    """Mean over H, W of x (N, H, W, C) float32, summed as NumPy's float32 np.mean sums one
+    contiguous run (onnx.reference's GlobalAveragePool): pairwise_sum of n = H*W elements --
+    n < 8: in order; n <= 128: eight interleaved running sums r[j] = x[j] + x[j+8] + ...,
+    combined ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remaining n % 8 in order; larger n
+    halves recursively (at multiples of 8) -- then divided by n (a true division)."""
+    n = x.shape[1] * x.shape[2]
+    v = x.reshape(x.shape[0], n, x.shape[3])
+
+    def pairwise(lo, m):
+        if m < 8:
+            s = v[:, lo]
+            for i in range(lo + 1, lo + m):
+                s = s + v[:, i]
+            return s
+        if m <= 128:
+            r = [v[:, lo + j] for j in range(8)]
+            for i in range(lo + 8, lo + m - m % 8, 8):
+                r = [r[j] + v[:, i + j] for j in range(8)]
+            s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+            for i in range(lo + m - m % 8, lo + m):
+                s = s + v[:, i]
+            return s
+        h = m // 2
+        h -= h % 8
+        return pairwise(lo, h) + pairwise(lo + h, m - h)
+
+    # XLA CPU turns a float32 x / n into x * (1 / n), which rounds twice; the float64 quotient
+    # rounded to float32 is NumPy's (correctly rounded: x / n is never within 2^-52 of an fp32
+    # midpoint). Without jax_enable_x64 (FP32 training) this stays float32.
+    s = pairwise(0, n)
+    return (s.astype(np.float64) / n).astype(s.dtype)[:, None, None, :]
 
 
 def to_nhwc(x):
@@ -165,6 +217,8 @@ class Trainer:
     epochs, seed, batch : int
     lr, wd : float
         Peak learning rate, weight decay.
+    product : cnn.ctmq.Product, optional
+        Golden conv / FC products (straight-through gradient) instead of float32 ones.
 
     Attributes
     ----------
@@ -176,7 +230,7 @@ class Trainer:
     """
 
     def __init__(self, arch, ds, epochs, seed, batch=128, lr=0.1, wd=5e-4, shift=None,
-                 warmup=True):
+                 warmup=True, product=None):
         import jax
         import jax.numpy as jnp
         import optax
@@ -186,8 +240,8 @@ class Trainer:
         self.net = nets.build(arch, ds.image_shape)
         self.rng = np.random.default_rng(seed)
         self.params = {k: jnp.asarray(v) for k, v in nets.init_params(self.net, self.rng).items()}
-        self.stats = {op.name: (jnp.zeros(self.net.shapes[op.name][0]),
-                                jnp.ones(self.net.shapes[op.name][0]))
+        self.stats = {op.name: (jnp.zeros(self.net.shapes[op.name][0], jnp.float32),
+                                jnp.ones(self.net.shapes[op.name][0], jnp.float32))
                       for op in self.net.ops if op.kind == "bn"}
         self.mean, self.std = preprocess_stats(arch, ds.x_train)
         self.steps_per_epoch = max(1, len(ds.x_train) // batch)
@@ -202,7 +256,8 @@ class Trainer:
         self.progress = 0             # print the loss every this many steps (0: never)
         self.history = []             # earlier training runs this one continues
         self.times = (0.0, 0.0)       # wall, CPU seconds spent before this process
-        self.forward = make_forward(self.net)
+        self.product = product
+        self.forward = make_forward(self.net, product)
         self.shift = (2 if ds.image_shape[1] >= 16 else 1) if shift is None else shift
         self.flip = ds.name == "fashion-mnist"
         fwd, opt = self.forward, self.opt
@@ -477,7 +532,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m cnn.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="resnet20", choices=nets.ARCHS)
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", help="default fashion-mnist (--ctmq: the start model's)")
     p.add_argument("--epochs", type=float, default=10,
                    help="passes over the train split (fractions allowed: 1.5 = 1.5 x the steps)")
     p.add_argument("--seed", type=int, default=2026)
@@ -499,13 +554,30 @@ def main(argv=None):
     p.add_argument("--bench", type=int, metavar="STEPS", help="only time STEPS training steps")
     p.add_argument("--progress", type=int, default=0, metavar="K",
                    help="print the loss every K steps")
+    g = p.add_argument_group("CTMQ (cnn.ctmq): Mitch-w training from an FP32 model")
+    g.add_argument("--ctmq", action="store_true", help="multiple cyclic training down to the w "
+                   "of --mult (--epochs per phase; --continue-from CKPT.pkl or --from MODEL.onnx)")
+    g.add_argument("--from", dest="start_from", metavar="MODEL.onnx",
+                   help="the FP32 model to start from (its architecture and dataset are used)")
+    g.add_argument("--mult", default="mitch_bf16_w2_trunc", help="target multiplier "
+                   "mitch_bf16_w{2..8}_{trunc|unbiased}")
+    g.add_argument("--start-w", type=int, default=8, help="first step's w (default 8)")
+    g.add_argument("--cycles", type=int, default=1, help="accurate-model cycles per step")
+    g.add_argument("--fp32-epochs", type=float, default=0.5,
+                   help="epochs of each accurate-model phase")
     p.add_argument("--command", help=argparse.SUPPRESS)
     p.add_argument("--prior-times", type=lambda v: tuple(float(t) for t in v.split(",")),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if args.epochs <= 0 or args.batch < 1 or args.bn_passes < 1:
             raise ParameterError("--epochs must be > 0, --batch and --bn-passes >= 1")
+        if args.ctmq:
+            from . import ctmq
+            ctmq.run(args)
+            return
+        args.dataset = args.dataset or "fashion-mnist"
         if args.bench:
             bench(args, args.bench)
         else:

@@ -1,0 +1,310 @@
+r"""Approximation-aware training with golden products: multiple cyclic training (CTMQ).
+
+    python -m cnn.train --ctmq --from cnn/models/smallcnn_mnist5k.onnx \
+        --mult mitch_bf16_w2_trunc --start-w 8 --cycles 1 --epochs 0.5 --fp32-epochs 0.5 \
+        -o build/ctmq/smallcnn_mnist5k_w2.onnx
+
+Forward pass (``Product``). Every conv and FC product of the network is the golden multiplier's,
+summed exactly and rounded once to fp32, as the ONNX executor (cnn.executor, cnn.gemm) computes
+it -- the trained model's logits are the emulator's, bit for bit (tested on a batch):
+
+* operands: fp32 -> bf16, round to nearest even (the bit pattern u of cnn.mults.to_bf16, here
+  u = (x + 0x7FFF + lsb) >> 16 on the fp32 bits);
+* products: the class decomposition of cnn.mults, mul(a, b) = scale(a) scale(b) T[cls(a),
+  cls(b)], with T = Mult.table() (golden products of the class representatives) and the
+  scale / class fields of cnn.gemm.code_format -- the tables the emulator uses; no second
+  implementation of the multiplier. Y[m, c] = sum_i (sa [ca == i]) @ Bt_i with
+  Bt_i[k, c] = sb[k, c] T[i, cb[k, c]]: one float64 matmul per class (2^(w-1) classes), so the
+  memory is that of one (M, K) operand matrix, not of an (M, K, classes, C) gather;
+* sum: float64 (``jax_enable_x64``), then R: |s| < 2^-126 -> +0, else fp32 nearest even
+  (cnn.exactsum). Every term is exact in float64 (at most 8 significant bits times powers of
+  two); the float64 sum equals the exact sum when a row's terms fit a 52-bit window, else it
+  differs by at most K 2^-53 sum |terms|, and R(s) can then differ from R(E) only when E lies
+  that close to an fp32 rounding point (the emulator decides those cases exactly; measured:
+  see the test and the ``jax_vs_emulator`` metadata of each trained model). Float32 summation
+  instead would round after every add (off by ulps in most outputs). Products that under- or
+  overflow fp32 (``Mult.check_fast`` refuses; e.g. |a b| < 2^-126) are kept by the
+  decomposition where the golden unit flushes them: a difference below 2^-126 per term;
+* backward: straight-through estimator -- the gradient of the exact fp32 conv / matmul at the
+  same operands (``jax.custom_vjp``).
+
+Schedule (after Kim, Shin, Del Barrio, "CTMQ: Cyclic Training of Convolutional Neural Networks
+with Multiple Quantization Steps", 2022; there the bit depth of a binarized / quantized net is
+stepped down, here Mitch-w's w):
+
+    params <- the FP32 model (--from MODEL.onnx, or --continue-from CKPT.pkl)
+    for w = start_w, start_w - 1, ..., target_w:          # each step starts from the last
+        repeat cycles times:
+            train the Mitch-w model  `epochs` epochs       # low-precision model
+            copy its weights into the accurate model; train it `fp32_epochs` epochs (FP32
+            products); copy its weights back into the Mitch-w model
+        train the Mitch-w model `epochs` epochs             # every step ends on the w model
+    BN population statistics with the target-w products; export.
+
+Every phase is SGD (Nesterov) with a fresh optimizer and a cosine decay from ``--lr`` to
+``--lr`` / 1000, batch norm with batch statistics, the trainer's augmentation. ``--start-w`` =
+target w and ``--cycles 0`` is plain fine-tuning at the target w (``epochs`` epochs): the
+baseline. Only ``mitch_bf16`` multipliers (both variants) and group-1 convs (smallcnn,
+resnet20) are supported; integer Mitch-w (N-bit steps) is not built yet.
+"""
+
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from golden.params import ParameterError
+
+from . import data as cnn_data
+from . import executor, gemm, nets, onnx_export
+from .mults import parse_mult
+
+MIN_NORMAL = 2.0 ** -126
+BITEXACT_IMAGES = 200
+
+
+def enable_x64():
+    import jax
+    jax.config.update("jax_enable_x64", True)
+
+
+class Product:
+    """The conv / matmul products of one golden float multiplier in JAX, with a
+    straight-through gradient (see the module docstring).
+
+    Parameters
+    ----------
+    mult : cnn.mults.Mult
+        A ``mitch_bf16`` (or ``bf16``) multiplier.
+
+    Raises
+    ------
+    ParameterError
+        for any other multiplier.
+    """
+
+    def __init__(self, mult):
+        if mult.kind != "float":
+            raise ParameterError(f"--ctmq trains float (bf16-operand) multipliers: "
+                                 f"mitch_bf16_w{{2..8}}_{{trunc|unbiased}}; got {mult.name}")
+        enable_x64()
+        import jax
+        import jax.numpy as jnp
+        self.mult = mult
+        tab, hi, lo_mask, cls_shift = gemm.code_format(mult)
+        scales = jnp.asarray(tab, jnp.float64)
+        table = jnp.asarray(mult.table(), jnp.float64)               # golden products
+        classes = mult.n_classes
+
+        def split(x):
+            u = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+            u = (u + jnp.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16      # bf16, nearest even
+            return ((u & lo_mask) >> cls_shift).astype(jnp.int32), scales[u >> hi]
+
+        def approx(a, b):
+            ca, sa = split(a)
+            cb, sb = split(b)
+            bt = table[:, cb] * sb[None]                             # (classes, K, C)
+
+            def one_class(y, xs):
+                i, bti = xs
+                return y + jnp.where(ca == i, sa, 0.0) @ bti, None
+
+            y, _ = jax.lax.scan(one_class, jnp.zeros((a.shape[0], b.shape[1]), jnp.float64),
+                                (jnp.arange(classes), bt))
+            return jnp.where(jnp.abs(y) < MIN_NORMAL, jnp.float32(0), y.astype(jnp.float32))
+
+        @jax.custom_vjp
+        def matmul(a, b):
+            return approx(a, b)
+
+        def matmul_fwd(a, b):
+            return approx(a, b), (a, b)
+
+        def matmul_bwd(res, g):
+            a, b = res
+            return g @ b.T, a.T @ g
+
+        matmul.defvjp(matmul_fwd, matmul_bwd)
+        self.matmul = matmul
+
+        def exact_conv(x, w, stride, pad):
+            return jax.lax.conv_general_dilated(
+                x, w, (stride, stride), [(pad, pad), (pad, pad)],
+                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+        def approx_conv(x, w, stride, pad):
+            n, h, wd, c = x.shape
+            k, o = w.shape[0], w.shape[3]
+            ho, wo = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+            xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+            # window column order (i, j, c), the order of HWIO weights reshaped to (k k C, O)
+            cols = jnp.stack([xp[:, i:i + stride * (ho - 1) + 1:stride,
+                                 j:j + stride * (wo - 1) + 1:stride] for i in range(k)
+                              for j in range(k)], axis=3)
+            y = approx(cols.reshape(n * ho * wo, k * k * c), w.reshape(k * k * c, o))
+            return y.reshape(n, ho, wo, o)
+
+        def conv_fwd(x, w, stride, pad):
+            return approx_conv(x, w, stride, pad), (x, w)
+
+        def conv_bwd(stride, pad, res, g):
+            x, w = res
+            return jax.vjp(lambda x_, w_: exact_conv(x_, w_, stride, pad), x, w)[1](g)
+
+        conv = jax.custom_vjp(approx_conv, nondiff_argnums=(2, 3))
+        conv.defvjp(conv_fwd, conv_bwd)
+        self.conv = conv
+
+
+def family(mult_name, start_w):
+    """The multipliers of the steps start_w, ..., target w (the w of ``mult_name``)."""
+    target = parse_mult(mult_name)
+    if target.kind != "float" or target.w == 0:
+        raise ParameterError(f"--mult must be mitch_bf16_w{{2..8}}_{{trunc|unbiased}} (CTMQ steps "
+                             f"down Mitch-w's w); got {mult_name}")
+    if not isinstance(start_w, int) or not target.w <= start_w <= 8:
+        raise ParameterError(f"--start-w must be in {target.w}..8 (target w {target.w} of "
+                             f"{mult_name} up to 8, the bf16 significand); got {start_w}")
+    return [parse_mult(re.sub(r"_w\d+_", f"_w{w}_", mult_name))
+            for w in range(start_w, target.w - 1, -1)]
+
+
+def load_start(path, net):
+    """(params, stats) of an FP32 model: an exported .onnx (initializers) or a trainer
+    checkpoint .pkl (parameters and running BN statistics)."""
+    import pickle
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"--from / --continue-from: {path} does not exist")
+    if path.suffix == ".pkl":
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        params = {k: np.asarray(v, np.float32) for k, v in state["params"].items()}
+        stats = {k: tuple(np.asarray(t, np.float32) for t in v) for k, v in state["stats"].items()}
+    else:
+        inits = {t.name: onnx.numpy_helper.to_array(t)
+                 for t in executor.load_model(path).graph.initializer}
+        missing = sorted(set(net.param_shapes) - set(inits))
+        if missing:
+            raise ParameterError(f"{path} is not a {net.arch} model of cnn.nets: no "
+                                 f"{', '.join(missing[:3])}")
+        # the trainer keeps BN mean / var among the parameters too (unused there)
+        params = {k: inits[k].astype(np.float32) for k in net.param_shapes}
+        stats = {op.name: (inits[f"{op.name}.mean"], inits[f"{op.name}.var"])
+                 for op in net.ops if op.kind == "bn"}
+    for k, shape in net.param_shapes.items():
+        layer, kind = k.rsplit(".", 1)
+        v = stats[layer][kind == "var"] if kind in ("mean", "var") else params.get(k)
+        if v is None or tuple(v.shape) != tuple(shape):
+            raise ParameterError(f"{path}: parameter {k} has shape "
+                                 f"{None if v is None else v.shape}, {net.arch} needs {shape}")
+    return params, stats
+
+
+def emulator_check(model, mult_name, trainer, stats, x):
+    """(identical logits, identical predictions, images) of the JAX forward against the ONNX
+    executor (cnn.executor.Session) on images x."""
+    ref = executor.Session(model, mult_name).run(executor.preprocess(model, x))
+    got = trainer.logits(x, stats)
+    same = np.array_equal(ref.view(np.uint32), got.astype(np.float32).view(np.uint32))
+    return same, bool(np.array_equal(ref.argmax(1), got.argmax(1))), len(x)
+
+
+def run(args, log=print):
+    """--ctmq: see the module docstring. Returns the exported model."""
+    from . import train
+    enable_x64()
+    import jax
+    import jax.numpy as jnp
+    mults = family(args.mult, args.start_w)
+    if args.cycles < 0 or args.fp32_epochs <= 0 and args.cycles > 0:
+        raise ParameterError("--cycles must be >= 0 and --fp32-epochs > 0")
+    src = args.continue_from or args.start_from
+    if not src:
+        raise ParameterError("--ctmq needs the FP32 model: --from MODEL.onnx or "
+                             "--continue-from CKPT.pkl")
+    meta0 = {}
+    if not str(src).endswith(".pkl"):
+        meta0 = onnx_export.metadata(executor.load_model(src))
+    arch = meta0.get("architecture", args.arch)
+    dataset = args.dataset or meta0.get("dataset")
+    ds = cnn_data.load(dataset)
+    out = Path(args.out or f"build/ctmq/{arch}_{dataset}_{mults[-1].name}.onnx")
+    if out.suffix != ".onnx":
+        raise ParameterError(f"-o must name an .onnx file; got {out}")
+    net = nets.build(arch, ds.image_shape)
+    if any(op.kind == "conv" and op.group > 1 for op in net.ops):
+        raise ParameterError(f"--ctmq supports group-1 convolutions (smallcnn, resnet20); "
+                             f"{arch} has grouped ones")
+    params, stats = load_start(src, net)
+
+    def trainer(product, epochs):
+        tr = train.Trainer(arch, ds, epochs, args.seed, args.batch, args.lr, args.wd,
+                           args.shift, warmup=False, product=product)
+        tr.progress = args.progress
+        if "preprocess_mean" in meta0:
+            import json
+            tr.mean = json.loads(meta0["preprocess_mean"])
+            tr.std = json.loads(meta0["preprocess_std"])
+        return tr
+
+    def phase(tr, params, stats):
+        tr.params = {k: jnp.asarray(v) for k, v in params.items()}
+        tr.stats = {k: tuple(jnp.asarray(t, jnp.float32) for t in v) for k, v in stats.items()}
+        tr.opt_state = tr.opt.init(tr.params)
+        tr.epoch = 0
+        loss = float("nan")
+        while not tr.done:
+            loss = tr.train_epoch()
+        return jax.device_get(tr.params), jax.device_get(tr.stats), loss
+
+    c0, t0 = time.process_time(), time.time()
+    accurate = trainer(None, args.fp32_epochs) if args.cycles else None
+    steps = []
+    for mult in mults:
+        tr = trainer(Product(mult), args.epochs)
+        for c in range(args.cycles):
+            params, stats, loss = phase(tr, params, stats)
+            log(f"w={mult.w} cycle {c + 1}: {mult.name} loss {loss:.4f}")
+            params, stats, loss = phase(accurate, params, stats)
+            log(f"w={mult.w} cycle {c + 1}: FP32 loss {loss:.4f}")
+        params, stats, loss = phase(tr, params, stats)
+        acc = train.accuracy(tr.logits(ds.x_test, stats), ds.y_test)
+        steps.append({"w": mult.w, "loss": round(loss, 4), "test_acc_running_bn": acc})
+        log(f"w={mult.w}: {mult.name} loss {loss:.4f}, test top-1 (JAX, running BN) {acc:.4f}, "
+            f"{time.process_time() - c0:.0f} s CPU", flush=True)
+    n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
+    pop, change = tr.population_stats(args.bn_passes, images=n_bn)
+    cpu, wall = time.process_time() - c0, time.time() - t0
+    command = args.command or "python -m cnn.train " + " ".join(args.argv)
+    meta = {"training_command": command, "start_model": str(src),
+            "approx_mult": mults[-1].name,
+            "ctmq": {"start_w": mults[0].w, "target_w": mults[-1].w, "cycles": args.cycles,
+                     "epochs_per_phase": args.epochs, "fp32_epochs": args.fp32_epochs,
+                     "lr": args.lr, "batch": args.batch, "steps": steps},
+            "train_cpu_seconds": round(cpu, 1), "train_wall_seconds": round(wall, 1),
+            "bn_statistics": f"population over {n_bn} train images with {mults[-1].name} "
+                             f"products, {args.bn_passes} passes (last change {change:.2g})",
+            "framework": f"jax {jax.__version__}",
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    model = tr.to_onnx(pop, {**meta, "fp32_test_accuracy": 0.0})
+    logits = onnx_export.onnxruntime_logits(model, executor.preprocess(model, ds.x_test))
+    meta["fp32_test_accuracy"] = train.accuracy(logits, ds.y_test)
+    x = ds.x_test[:BITEXACT_IMAGES]
+    same, same_pred, n = emulator_check(model, mults[-1].name, tr, pop, x)
+    meta["jax_vs_emulator"] = (f"{n} test images: logits {'bit-identical' if same else 'DIFFER'}"
+                               f", predictions {'identical' if same_pred else 'DIFFER'}")
+    acc = train.accuracy(tr.logits(ds.x_test, pop), ds.y_test)
+    meta[f"{mults[-1].name}_test_accuracy"] = acc
+    model = tr.to_onnx(pop, meta)
+    onnx_export.save(model, out)
+    log(f"wrote {out}: {mults[-1].name} test top-1 {acc:.4f} (JAX = emulator: "
+        f"{meta['jax_vs_emulator']}), FP32 top-1 {meta['fp32_test_accuracy']:.4f}; "
+        f"{cpu:.0f} s CPU, {wall:.0f} s wall", flush=True)
+    if not same_pred:
+        raise AssertionError(f"JAX forward and emulator disagree: {meta['jax_vs_emulator']}")
+    return model

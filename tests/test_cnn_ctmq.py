@@ -1,0 +1,152 @@
+"""cnn.ctmq: the JAX forward with golden products equals the ONNX executor bit for bit (after
+training steps, on real images), the straight-through gradient is the exact product's, the
+NumPy-order average pool, the CTMQ command end to end on a tiny set, and its bad input."""
+
+import numpy as np
+import onnx
+import pytest
+
+from cnn import data, executor, nets
+
+pytest.importorskip("jax")
+
+from cnn import ctmq, train  # noqa: E402
+from cnn.mults import parse_mult  # noqa: E402
+from golden.params import ParameterError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """64 train / 40 test images of scikit-learn's 8 x 8 digits."""
+    ds = data.load("digits")
+    return data.Dataset("digits", ds.x_train[:64], ds.y_train[:64], ds.x_test[:40],
+                        ds.y_test[:40], "first 64 / 40")
+
+
+@pytest.mark.parametrize("name", ["mitch_bf16_w2_trunc"])
+def test_forward_is_the_emulator_bit_for_bit(tiny, name):
+    """After one epoch of STE training, the exported model's logits from cnn.executor.Session
+    (cnn.gemm's exact path) equal the JAX forward's, every bit, on 64 images."""
+    tr = train.Trainer("smallcnn", tiny, epochs=1, seed=7, batch=32,
+                       product=ctmq.Product(parse_mult(name)))
+    before = {k: np.asarray(v).copy() for k, v in tr.params.items()}
+    tr.train_epoch()
+    assert any(not np.array_equal(before[k], np.asarray(v)) for k, v in tr.params.items())
+    stats, _ = tr.population_stats(passes=2, batch=32)
+    model = tr.to_onnx(stats, {"fp32_test_accuracy": 0.5, "training_command": "test"})
+    x = np.concatenate([tiny.x_test, tiny.x_train[:24]])
+    ref = executor.Session(model, name).run(executor.preprocess(model, x))
+    got = tr.logits(x, stats)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+    # the approximation is real: the FP32 logits differ
+    fp32 = executor.Session(model, "fp32").run(executor.preprocess(model, x))
+    assert not np.array_equal(fp32, ref)
+
+
+def test_product_against_golden_on_edge_operands():
+    """Product.matmul against the executor's product (naive golden loop) on operands spanning
+    bf16 rounding ties, signs, zeros and wide exponents."""
+    import jax.numpy as jnp
+    rng = np.random.default_rng(3)
+    mult = parse_mult("mitch_bf16_w3_trunc")
+    a = rng.standard_normal((17, 40)) * np.exp2(rng.integers(-20, 20, (17, 40)))
+    a = a.astype(np.float32)
+    a[0, :8] = np.array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 0, -0.0, 3e-30, 1e-3, 7],
+                        np.float32)                        # ties to even, zeros
+    a[1] = 0
+    b = (rng.standard_normal((40, 5)) * np.exp2(rng.integers(-10, 10, (40, 5)))).astype(np.float32)
+    got = np.asarray(ctmq.Product(mult).matmul(jnp.asarray(a), jnp.asarray(b)))
+    from cnn import gemm
+    from cnn.mults import to_bf16
+    ref = gemm.naive_matmul(to_bf16(a), to_bf16(b), mult)
+    np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+def test_straight_through_gradient():
+    """The gradient of the approximate product is the exact product's."""
+    import jax
+    import jax.numpy as jnp
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    w = jnp.asarray(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    p = ctmq.Product(parse_mult("mitch_bf16_w2_trunc"))
+
+    def exact(x, w):
+        return jax.lax.conv_general_dilated(x, w, (2, 2), [(1, 1), (1, 1)],
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    assert not np.allclose(p.conv(x, w, 2, 1), exact(x, w))
+    g1 = jax.grad(lambda x, w: jnp.sum(jnp.sin(exact(x, w))), (0, 1))(x, w)
+    g2 = jax.grad(lambda x, w: jnp.sum(jnp.sin(p.conv(x, w, 2, 1))), (0, 1))(x, w)
+    # the same cotangent enters when the approximate forward is used for sin's derivative too:
+    # compare with the cotangent of the approximate outputs fed to the exact conv's vjp
+    ct = jnp.cos(p.conv(x, w, 2, 1))
+    g3 = jax.vjp(exact, x, w)[1](ct)
+    for a, b in zip(g2, g3):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.allclose(np.asarray(g1[1]), np.asarray(g2[1]))
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (7, 7), (8, 8), (14, 14), (16, 16)])
+def test_average_pool_in_numpy_order(hw):
+    """train.numpy_mean_hw equals onnx.reference's GlobalAveragePool (np.average, float32) bit
+    for bit (with jax_enable_x64, as --ctmq runs it)."""
+    import jax.numpy as jnp
+    ctmq.enable_x64()
+    from onnx.reference.ops.op_global_average_pool import _global_average_pool
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((6, 5, *hw)) * rng.uniform(0, 1e3, (6, 5, 1, 1))).astype(np.float32)
+    ref = _global_average_pool(x).astype(np.float32)[:, :, 0, 0]
+    got = np.asarray(train.numpy_mean_hw(jnp.asarray(x.transpose(0, 2, 3, 1))))[:, 0, 0]
+    np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+def test_ctmq_command_end_to_end(tiny, tmp_path, monkeypatch):
+    """--ctmq from an FP32 model, at w = 2 with one cycle through the accurate model: writes a
+    model that the executor runs, records the schedule and the emulator check, and changed the
+    weights (the steps down in w: test_family)."""
+    net = nets.build("smallcnn", tiny.image_shape)
+    tr = train.Trainer("smallcnn", tiny, epochs=1, seed=1, batch=32)
+    tr.train_epoch()
+    stats, _ = tr.population_stats(passes=1, batch=32)
+    src = tmp_path / "fp32.onnx"
+    onnx.save(tr.to_onnx(stats, {"fp32_test_accuracy": 0.5, "training_command": "t"}), src)
+    monkeypatch.setattr(data, "load", lambda name: tiny)
+    out = tmp_path / "w2.onnx"
+    train.main(["--ctmq", "--from", str(src), "--mult", "mitch_bf16_w2_trunc", "--start-w", "2",
+                "--cycles", "1", "--epochs", "1", "--fp32-epochs", "1", "--batch", "32",
+                "--bn-passes", "1", "-o", str(out)])
+    model = executor.load_model(out)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert '"start_w": 2' in meta["ctmq"] and '"cycles": 1' in meta["ctmq"]
+    assert meta["jax_vs_emulator"].endswith("bit-identical, predictions identical")
+    w0 = onnx.numpy_helper.to_array(
+        next(t for t in onnx.load(str(src)).graph.initializer if t.name == "conv1.weight"))
+    w1 = onnx.numpy_helper.to_array(
+        next(t for t in model.graph.initializer if t.name == "conv1.weight"))
+    assert w0.shape == w1.shape == net.param_shapes["conv1.weight"]
+    assert not np.array_equal(w0, w1)
+
+
+def test_family():
+    assert [m.name for m in ctmq.family("mitch_bf16_w3_unbiased", 6)] == [
+        f"mitch_bf16_w{w}_unbiased" for w in (6, 5, 4, 3)]
+    assert [m.w for m in ctmq.family("mitch_bf16_w8_trunc", 8)] == [8]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--mult", "mitch_bf16_w9_trunc"], "w"),
+    (["--mult", "bogus"], "mult must be"),
+    (["--mult", "mitch_int8_w4_trunc_exact"], "mitch_bf16"),
+    (["--mult", "mitch_bf16_w4_trunc", "--start-w", "3"], "start-w must be in 4..8"),
+    (["--mult", "mitch_bf16_w4_trunc", "--start-w", "9"], "start-w must be in 4..8"),
+])
+def test_bad_input_exits_2(argv, match, capsys, tmp_path):
+    out = tmp_path / "x.onnx"
+    with pytest.raises(SystemExit) as e:
+        train.main(["--ctmq", "--from", "cnn/models/smallcnn_mnist5k.onnx", "-o", str(out)]
+                   + argv)
+    assert e.value.code == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists()
