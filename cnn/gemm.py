@@ -243,6 +243,7 @@ def _fast_codes(codes, rowbase, koff, b, mult):
 
 _PACKED = {}                 # (mult, b's bytes) -> _packed_table: weights repeat across batches
 _PACKED_BYTES = 1 << 28
+_PACKED_SIZE = [0]           # bytes of the tables in _PACKED (depthwise layers add thousands)
 _PACKED_LOCK = threading.Lock()       # executors may run layers from several threads
 
 
@@ -254,6 +255,8 @@ def _packed_table(mult, b):
     key = (mult, b.shape, b.dtype.str, b.tobytes())
     with _PACKED_LOCK:
         hit = _PACKED.pop(key, None)
+        if hit is not None:
+            _PACKED_SIZE[0] -= hit[0].nbytes
     if hit is None:
         cb, sb = mult.split(b)
         t = _table(mult)
@@ -265,9 +268,12 @@ def _packed_table(mult, b):
             lsb_exponent(t).min(initial=np.inf)
         hit = bt4, bmax, low_b
     with _PACKED_LOCK:
+        if key in _PACKED:                    # another thread packed the same weights
+            _PACKED_SIZE[0] -= _PACKED.pop(key)[0].nbytes
         _PACKED[key] = hit
-        while sum(v[0].nbytes for v in _PACKED.values()) > _PACKED_BYTES and len(_PACKED) > 1:
-            _PACKED.pop(next(iter(_PACKED)))
+        _PACKED_SIZE[0] += hit[0].nbytes
+        while _PACKED_SIZE[0] > _PACKED_BYTES and len(_PACKED) > 1:
+            _PACKED_SIZE[0] -= _PACKED.pop(next(iter(_PACKED)))[0].nbytes
     return hit
 
 
