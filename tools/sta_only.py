@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hdl.catalogue import get_unit
 from hdl.export import write_verilog
-from synth import flow, liberty
+from synth import flow, libraries
 
 DRIVEN = """read_liberty cells.lib
 read_verilog netlist.v
@@ -40,7 +40,7 @@ def sta_only(unit_name, params, root="build/sta", driven=False):
     work.mkdir(parents=True)
     shutil.copy(write_verilog(comp, work), work / "design.v")
     (work / f"{comp.name}.v").unlink()
-    shutil.copy(liberty.DEFAULT_LIBERTY, work / "cells.lib")
+    shutil.copy(libraries.build(libraries.resolve(None)).lib, work / "cells.lib")
     for script in ("synth.ys", "sta.tcl"):
         shutil.copy(flow.HERE / script, work / script)
     area = flow.run_yosys(work)
