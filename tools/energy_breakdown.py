@@ -111,7 +111,31 @@ def cell_parts(nl, lib, names, lone):
     return parts
 
 
-def breakdown(folder, lone=None):
+def driver_energy_toggling(lib, nl, net, cap, slews, toggled):
+    """energy.driver_energy, averaged only over the arcs whose related input toggled at all in
+    the window (an output edge is caused by an input edge; a reset input that never moves
+    cannot cause one, however slow its slew)."""
+    inst, kind, pin = net.driver
+    conns = nl.cells[inst][1]
+    out = lib.cell(kind).pins[pin]
+
+    def arc_energy(arc, edge):
+        table = arc.rise if edge == "rise" else arc.fall
+        bit = conns.get(arc.related_pin)
+        if table is None or (isinstance(bit, int) and bit not in toggled):
+            return None
+        slew = energy.pin_slew(slews, inst, arc.related_pin,
+                               out.input_edge(arc.related_pin, edge))
+        return table.lookup(**energy._point(cap, slew))
+
+    rise = [arc_energy(a, "rise") for a in out.power]
+    fall = [arc_energy(a, "fall") for a in out.power]
+    if all(v is None for v in rise + fall):
+        return energy.driver_energy(lib, net, cap, slews)
+    return energy._mean(rise), energy._mean(fall)
+
+
+def breakdown(folder, lone=None, toggling_arcs=False):
     folder = Path(folder)
     result = json.loads((folder / "result.json").read_text())
     details = json.loads((folder / "details.json").read_text())
@@ -125,6 +149,7 @@ def breakdown(folder, lone=None):
         slews[name] = (float(rise), float(fall))
     parts = cell_parts(nl, lib, register_names(folder), lone)
     ops = details["measured_ops"]
+    toggled = {bit for bit, net in nl.nets.items() if rises.get(net.name, 0) + falls.get(net.name, 0)}
     v2 = lib.voltage ** 2
     by_part, by_kind = defaultdict(float), defaultdict(float)
 
@@ -138,8 +163,9 @@ def breakdown(folder, lone=None):
         if not (r or f):
             continue
         cap = energy.load_capacitance(lib, net)
-        e_rise, e_fall = energy.driver_energy(lib, net, cap, slews)
         if net.driver is not None:
+            e_rise, e_fall = (driver_energy_toggling(lib, nl, net, cap, slews, toggled)
+                              if toggling_arcs else energy.driver_energy(lib, net, cap, slews))
             charge(net.driver[0], r * e_rise + f * e_fall)
         clock = net.port == "input" and net.name == "clk"
         for inst, kind, pin in net.loads:
@@ -156,7 +182,8 @@ def breakdown(folder, lone=None):
     for (part, kind), n in counts.items():
         if kind.startswith("DFF"):
             flops_per_part[part] += n
-    return {"module": result["module"], "energy_pj_per_op": result["energy_pj_per_op"],
+    return {"module": result["module"], "toggling_arcs": toggling_arcs,
+            "energy_pj_per_op": result["energy_pj_per_op"],
             "sum_pj_per_op": sum(by_part.values()), "clock_ns": result["clock_ns"],
             "ops_per_period": per_period,
             "by_part": dict(sorted(by_part.items(), key=lambda kv: -kv[1])),
@@ -168,8 +195,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folder")
     p.add_argument("--json", default=None)
+    p.add_argument("--toggling-arcs", action="store_true",
+                   help="average driver arcs only over inputs that toggled (not the flow's model)")
     args = p.parse_args(argv)
-    b = breakdown(args.folder)
+    b = breakdown(args.folder, toggling_arcs=args.toggling_arcs)
     print(f"{b['module']}: flow {b['energy_pj_per_op']:.3f} pJ/op, parts sum "
           f"{b['sum_pj_per_op']:.3f} (clock {b['clock_ns']} ns, {b['ops_per_period']} ops/cycle)")
     print("part              pJ/op    flip-flops")
