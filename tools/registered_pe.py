@@ -1,5 +1,6 @@
 """A MAC unit as it sits in a systolic array: its operands (a, b) and controls (en, clr) come from
-flip-flops (one register stage, synchronous reset, like the array's forwarding registers), priced
+flip-flops (one register stage; like hdl/systolic.py's, the operand registers have no reset and
+en/clr have a synchronous one), priced
 by the cost flow's user-Verilog path (synth.flow.synth_verilog, same stream and library).
 
     PYTHONPATH=. python tools/registered_pe.py mitch_mac n=16 w=6 signed=c1 [--clock-ns 12]
@@ -26,9 +27,10 @@ module {top}(clk, rst, en, clr, a, b, acc);
   output [{acc1}:0] acc;
   reg [{w1}:0] a_q = 0, b_q = 0;
   reg en_q = 0, clr_q = 0;
+  always @(posedge clk) begin a_q <= a; b_q <= b; end
   always @(posedge clk)
-    if (rst) begin a_q <= 0; b_q <= 0; en_q <= 0; clr_q <= 0; end
-    else begin a_q <= a; b_q <= b; en_q <= en; clr_q <= clr; end
+    if (rst) begin en_q <= 0; clr_q <= 0; end
+    else begin en_q <= en; clr_q <= clr; end
   {pe} pe (.clk(clk), .rst(rst), .en(en_q), .clr(clr_q), .a(a_q), .b(b_q), .acc(acc));
 endmodule
 """
