@@ -199,6 +199,8 @@ def main(argv=None):
                    help="average driver arcs only over inputs that toggled (not the flow's model)")
     args = p.parse_args(argv)
     b = breakdown(args.folder, toggling_arcs=args.toggling_arcs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(b, indent=2) + "\n")
     print(f"{b['module']}: flow {b['energy_pj_per_op']:.3f} pJ/op, parts sum "
           f"{b['sum_pj_per_op']:.3f} (clock {b['clock_ns']} ns, {b['ops_per_period']} ops/cycle)")
     print("part              pJ/op    flip-flops")
@@ -207,8 +209,6 @@ def main(argv=None):
     print("cell type         pJ/op")
     for kind, pj in list(b["by_kind"].items())[:12]:
         print(f"  {kind:16s}{pj:8.3f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(b, indent=2) + "\n")
 
 
 if __name__ == "__main__":
