@@ -46,9 +46,20 @@ Control: the per-PE enable, clear, capture and shift signals each drive a whole 
 shadow register, so every PE has its own copy, registered next to it; the copies are marked
 ``approxmac_replica`` (synth/synth.ys keeps Yosys from merging them back into one flip-flop per
 anti-diagonal, whose fanout would set the array's critical path).
+
+Reset: ``rst`` itself reaches only the control taps, PE (0, 0) and its shadow register. Every
+other PE and its shadow register are reset by the PE's own copy of ``rst``, one cycle late (a
+local clock domain ``pe_i_j`` on ``clk``). That is invisible at the ports: such a PE receives a
+tile's first step at the earliest in the second cycle after reset, and whatever it or its shadow
+does in the first (its replicas are not reset) is cleared at that cycle's end, before any capture
+or shift; ``c`` shows 0 from the second cycle after reset and is defined only with ``c_valid``.
+The operand skew and forwarding registers have no reset (a PE uses their value only with its
+enable). Without this, one unbuffered ``rst`` net drove a reset gate in front of every
+flip-flop of the array (about 2000 loads for 4 x 4 PEs; the flow has no buffer insertion), whose
+slew of tens of ns made every such gate slow and, priced by the liberty, costly.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -117,9 +128,10 @@ class SystolicArray(wiring.Component):
         m = Module()
         rows, cols = self.rows, self.cols
 
-        def delayed(value, cycles, name, attrs=None):
+        def delayed(value, cycles, name, attrs=None, reset_less=False):
             for stage in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{stage + 1}", attrs=attrs)
+                reg = Signal.like(value, name=f"{name}_d{stage + 1}", attrs=attrs,
+                                  reset_less=reset_less)
                 m.d.sync += reg.eq(value)
                 value = reg
             return value
@@ -132,8 +144,16 @@ class SystolicArray(wiring.Component):
             return out
 
         def replica(value, name):
-            """One PE's own registered copy of a control signal."""
-            return delayed(value, 1, name, attrs=REPLICA)
+            """One PE's own registered copy of a control signal (no reset: see local_reset)."""
+            return delayed(value, 1, name, attrs=REPLICA, reset_less=True)
+
+        def local_reset(i, j):
+            """PE (i, j)'s domain: clk, and rst one cycle late from the PE's own copy."""
+            domain = ClockDomain(f"pe_{i}_{j}", local=True)
+            m.domains += domain
+            m.d.comb += [domain.clk.eq(ClockSignal("sync")),
+                         domain.rst.eq(replica(ResetSignal("sync"), f"rst_{i}_{j}"))]
+            return domain.name
 
         # A tile's first step restarts the accumulators through the PEs' clr: it is the first
         # valid step after reset or after a step with last.
@@ -150,8 +170,8 @@ class SystolicArray(wiring.Component):
         end_at = taps(ends, 2 * rows + cols - 2 + late, "end")
 
         # West edge: row i sees A[i, k] i cycles late; north edge: column j sees B[k, j] j late.
-        a_in = [delayed(self.a[i], i, f"a{i}_skew") for i in range(rows)]
-        b_in = [delayed(self.b[j], j, f"b{j}_skew") for j in range(cols)]
+        a_in = [delayed(self.a[i], i, f"a{i}_skew", reset_less=True) for i in range(rows)]
+        b_in = [delayed(self.b[j], j, f"b{j}_skew", reset_less=True) for j in range(cols)]
         shadow = [[None] * cols for _ in range(rows)]
         for i in range(rows):
             # Row i's shadow registers take the row above's on drain steps 1..i (edges
@@ -163,7 +183,9 @@ class SystolicArray(wiring.Component):
             for j in range(cols):
                 x = i + j
                 pe = self.pe_unit.build(**self.pe_params)
-                m.submodules[f"pe_{i}_{j}"] = pe
+                # PE (0, 0) may take a tile's first step in the cycle right after reset.
+                domain = "sync" if x == 0 else local_reset(i, j)
+                m.submodules[f"pe_{i}_{j}"] = DomainRenamer(domain)(pe)
                 # The PE's MacSignature, seen from the array's side.
                 port = pe.signature.flip().create(path=(f"pe_{i}_{j}",))
                 connect(m, port, pe)
@@ -176,15 +198,15 @@ class SystolicArray(wiring.Component):
                 shift = replica(shifting, f"shift_{i}_{j}") if i else None
                 shadow[i][j] = Signal(self.acc_width, name=f"shadow_{i}_{j}")
                 with m.If(capture):
-                    m.d.sync += shadow[i][j].eq(port.acc)
+                    m.d[domain] += shadow[i][j].eq(port.acc)
                 if i:
                     with m.Elif(shift):
-                        m.d.sync += shadow[i][j].eq(shadow[i - 1][j])
+                        m.d[domain] += shadow[i][j].eq(shadow[i - 1][j])
                 # Operands move one PE east / south per cycle.
                 if j < cols - 1:
-                    a_in[i] = delayed(a_in[i], 1, f"a_{i}_{j}_east")
+                    a_in[i] = delayed(a_in[i], 1, f"a_{i}_{j}_east", reset_less=True)
                 if i < rows - 1:
-                    b_in[j] = delayed(b_in[j], 1, f"b_{i}_{j}_south")
+                    b_in[j] = delayed(b_in[j], 1, f"b_{i}_{j}_south", reset_less=True)
 
         for j in range(cols):
             m.d.comb += self.c[j].eq(shadow[rows - 1][j])

@@ -3,11 +3,14 @@ synth/sta.tcl, OSU018) without the gate-level simulation, for quick timing compa
 
     PYTHONPATH=. python tools/sta_only.py systolic rows=4 cols=4 pe=int_mac n=16
     PYTHONPATH=. python tools/sta_only.py int_mac n=16 --driven
+    PYTHONPATH=. python tools/sta_only.py systolic rows=4 cols=4 pe=bf16_mac --hier
 
 Prints {"module", "area", "delay_ns"}; writes build/sta/<module>/ (timing.rpt: the critical path
 and each path class). ``--driven`` also times the unit with every data input driven by a
 DFFPOSX1 Q pin (``driven_delay_ns``): a unit inside a design is fed by flip-flops, while the
-flow's ideal input ports have no drive delay.
+flow's ideal input ports have no drive delay. ``--hier`` maps each module separately and flattens
+afterwards (synth.ys with ``synth`` instead of ``synth -flatten``; writes build/sta/<module>--hier/),
+so every PE of an array gets the lone PE's mapping.
 """
 import json
 import shutil
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from hdl.catalogue import get_unit
 from hdl.export import write_verilog
-from synth import flow, liberty
+from synth import flow, libraries
 
 DRIVEN = """read_liberty cells.lib
 read_verilog netlist.v
@@ -33,16 +36,22 @@ puts "worst_slack_ns [worst_slack -max]"
 """
 
 
-def sta_only(unit_name, params, root="build/sta", driven=False):
+def sta_only(unit_name, params, root="build/sta", driven=False, hier=False):
     comp = get_unit(unit_name).build(**params)
-    work = Path(root) / comp.name
+    work = Path(root) / (comp.name + ("--hier" if hier else ""))
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copy(write_verilog(comp, work), work / "design.v")
     (work / f"{comp.name}.v").unlink()
-    shutil.copy(liberty.DEFAULT_LIBERTY, work / "cells.lib")
+    shutil.copy(libraries.build(libraries.resolve(None)).lib, work / "cells.lib")
     for script in ("synth.ys", "sta.tcl"):
         shutil.copy(flow.HERE / script, work / script)
+    if hier:
+        # Map every module on its own (an array's PEs get the lone PE's netlist), flatten after.
+        ys = (work / "synth.ys").read_text()
+        assert ys.count("synth -flatten\n") == 1 and ys.count("opt_clean -purge\n") == 1
+        ys = ys.replace("synth -flatten\n", "synth\n")
+        (work / "synth.ys").write_text(ys.replace("opt_clean -purge\n", "flatten\nopt_clean -purge\n"))
     area = flow.run_yosys(work)
     slack, timing, _, _ = flow.run_sta(work, top=comp.name, clock_ns=1000.0, clock_port="clk",
                                        power=False)
@@ -59,9 +68,9 @@ def sta_only(unit_name, params, root="build/sta", driven=False):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--driven"]
+    args = [a for a in sys.argv[1:] if a not in ("--driven", "--hier")]
     params = {}
     for kv in args[1:]:
         k, v = kv.split("=")
         params[k] = int(v) if v.lstrip("-").isdigit() else v
-    sta_only(args[0], params, driven="--driven" in sys.argv)
+    sta_only(args[0], params, driven="--driven" in sys.argv, hier="--hier" in sys.argv)

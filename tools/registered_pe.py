@@ -1,0 +1,73 @@
+"""A MAC unit as it sits in a systolic array: its operands (a, b) and controls (en, clr) come from
+flip-flops (one register stage; like hdl/systolic.py's, the operand registers have no reset and
+en/clr have a synchronous one), priced
+by the cost flow's user-Verilog path (synth.flow.synth_verilog, same stream and library).
+
+    PYTHONPATH=. python tools/registered_pe.py mitch_mac n=16 w=6 signed=c1 [--clock-ns 12]
+        [--vectors 2000] [--stream cnn] [-o build/synth]
+
+Writes build/registered_pe/<module>_reg.v and prints the flow's result record. The lone unit's
+own record has ideal input ports (no flip-flop, no clock pin behind a and b); an array PE pays
+for the registers that feed it, so this is the lone-PE figure an array is compared with.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from amaranth.back.verilog import convert
+
+from hdl.catalogue import get_unit
+from synth.flow import synth_verilog
+
+WRAPPER = """
+module {top}(clk, rst, en, clr, a, b, acc);
+  input clk, rst, en, clr;
+  input {sign}[{w1}:0] a;
+  input {sign}[{w1}:0] b;
+  output [{acc1}:0] acc;
+  reg [{w1}:0] a_q = 0, b_q = 0;
+  reg en_q = 0, clr_q = 0;
+  always @(posedge clk) begin a_q <= a; b_q <= b; end
+  always @(posedge clk)
+    if (rst) begin en_q <= 0; clr_q <= 0; end
+    else begin en_q <= en; clr_q <= clr; end
+  {pe} pe (.clk(clk), .rst(rst), .en(en_q), .clr(clr_q), .a(a_q), .b(b_q), .acc(acc));
+endmodule
+"""
+
+
+def write_registered(unit_name, params, out_dir="build/registered_pe"):
+    comp = get_unit(unit_name).build(**params)
+    text = convert(comp, name=comp.name, emit_src=False)
+    top = f"{comp.name}_reg"
+    signed = unit_name in ("int_mac", "mitch_mac") and params.get("signed", "exact") != "none"
+    text += WRAPPER.format(top=top, pe=comp.name, w1=len(comp.a) - 1, acc1=len(comp.acc) - 1,
+                           sign="signed " if signed else "")
+    out = Path(out_dir) / f"{top}.v"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out, top, signed
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("unit")
+    p.add_argument("params", nargs="*", help="name=value")
+    p.add_argument("--clock-ns", type=float, default=None)
+    p.add_argument("--vectors", type=int, default=2000)
+    p.add_argument("--stream", default="cnn")
+    p.add_argument("-o", "--output", default="build/synth")
+    args = p.parse_args(argv)
+    params = {}
+    for kv in args.params:
+        k, v = kv.split("=")
+        params[k] = int(v) if v.lstrip("-").isdigit() else v
+    path, top, signed = write_registered(args.unit, params)
+    record = synth_verilog(path, top=top, operands=["a", "b"], signed=signed, stream=args.stream,
+                           vectors=args.vectors, clock_ns=args.clock_ns, out_root=args.output,
+                           cache=False)
+    print(json.dumps(record, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
