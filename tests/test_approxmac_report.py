@@ -56,3 +56,55 @@ def test_ties_go_to_the_first_listed_recipe_and_short_periods_are_refused():
     assert pairing({"recipes": [b, a]}, ref, ("abc-area", "abc"))["unit"]["recipe"] == "abc-area"
     with pytest.raises(ValueError, match="below its critical path"):
         iso_energy(a, 4.0)
+
+
+def test_report_pairs_macs_on_every_library(tmp_path):
+    """Two libraries: each REPORT.md part has the MAC pairings (iso-clock and own-clock) and the
+    80 % claim paragraph; lone units marked first_library_only stay on the first library."""
+    import json
+
+    from approxmac.report import Entry, run_report
+    entries = [Entry("int_mac", {"n": 4}),
+               Entry("mitch_mac", {"n": 4, "w": 2, "variant": "trunc", "signed": "c1"},
+                     exact="int_mac n=4"),
+               Entry("int_mul", {"n": 4, "signed": "none"}, first_library_only=True)]
+    assert run_report(out_dir=tmp_path, vectors=30, streams=("cnn",), entries=entries,
+                      liberties=("osu018", "sky130hd"), recipes=["abc"], scheduler="serial") == 0
+    pairs = json.loads((tmp_path / "pairings.json").read_text())
+    assert [(p["liberty"], p["unit"], p["reference"]) for p in pairs] == [
+        (lib, "mitch_mac n=4 w=2 signed=c1", "int_mac n=4") for lib in ("osu018", "sky130hd")]
+    costs = json.loads((tmp_path / "costs.json").read_text())
+    assert [(r["liberty"]["name"], r["label"]) for r in costs] == [
+        ("osu018", "int_mac n=4"), ("osu018", "mitch_mac n=4 w=2 signed=c1"),
+        ("osu018", "int_mul n=4 signed=none"),
+        ("sky130hd", "int_mac n=4"), ("sky130hd", "mitch_mac n=4 w=2 signed=c1")]
+    report = (tmp_path / "REPORT.md").read_text()
+    parts = report.split("# approxmac cost report: library ")[1:]
+    assert [p.split("`")[1] for p in parts] == ["osu018", "sky130hd"]
+    for part, p in zip(parts, pairs):
+        assert part.count("## The 80 % claim") == 1
+        assert "## Pairings: iso-clock and own-clock" in part
+        assert (f"| mitch_mac n=4 w=2 signed=c1 vs int_mac n=4 | cnn | abc / abc | "
+                f"{p['period_ns']:.3f} |") in part
+
+
+def test_monotonicity_section_lists_each_fall_with_the_recipe_spread():
+    from approxmac.report import Entry, monotone_section
+
+    def result(w, area, energy):
+        recs = [netlist(r, 5.0, e - 0.1, 0.1, area=a) for r, a, e in
+                zip(("abc", "abc-area"), area, energy)]
+        best = min(recs, key=lambda x: x["energy_pj_per_op"])
+        return ("ok", Entry("mitch_bf16_mac", {"w": w}), "cnn", dict(best, recipes=recs), {})
+
+    # w=6 maps larger than w=8 on both recipes (outside the spread); its energy falls from w=6
+    # to w=8 only on the own picks, inside the spread.
+    results = [result(4, (50, 60), (1.0, 1.2)), result(6, (90, 95), (2.0, 2.6)),
+               result(8, (80, 85), (1.9, 2.5))]
+    lines = "\n".join(monotone_section(results, ("cnn",)))
+    assert "Checked: 4 steps" in lines and "2 steps fall" in lines
+    assert ("| mitch_bf16_mac | cnn | area µm² | w=6 → w=8 | 90 (abc) → 80 (abc) | 90..95 | "
+            "80..85 | outside the recipe spread; the best netlists fall too (min 90 > 80) |") in lines
+    assert "| energy pJ/op | w=6 → w=8 | 2 (abc) → 1.9 (abc) | 2..2.6 | 1.9..2.5 | inside" in lines
+    assert "w=4 → w=6" not in lines
+    assert "Every step is monotone" in "\n".join(monotone_section(results[:2], ("cnn",)))
