@@ -201,13 +201,21 @@ def test_cli_synth_writes_result(tmp_path, capsys):
 
 # ---------------------------------------------------------------- the report
 
-def test_report_is_reproducible_and_names_pairings(tmp_path):
+def test_report_is_reproducible_and_names_pairings(tmp_path, monkeypatch):
     entries = [Entry("int_mul", {"n": 4, "signed": "none"}),
                Entry("mitch_mul", {"n": 4, "w": 2, "variant": "trunc", "signed": "none"},
                      exact="int_mul n=4 signed=none"),
                Entry("no_such_unit", {"n": 4})]
     texts = []
     for run in ("one", "two"):    # one: a dask LocalCluster; two: serial, every result cached
+        if run == "two":          # a cache hit runs no tool: no Verilog, Yosys, OpenSTA, Icarus
+            from synth import flow
+
+            def no_tool(*args, **kwargs):
+                raise AssertionError("a cached report ran a tool")
+            for module, name in ((flow, "to_verilog"), (flow, "run_yosys"), (flow, "run_sta"),
+                                 (gatesim, "simulate")):
+                monkeypatch.setattr(module, name, no_tool)
         status = run_report(out_dir=tmp_path / run, vectors=40, jobs=2, streams=("cnn",),
                             entries=entries, cache=run == "two",
                             scheduler=None if run == "one" else "serial")
