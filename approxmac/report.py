@@ -175,6 +175,13 @@ def pairing(rec, ref, order=()):
             "area_saving": _saving(u["area_um2"], r["area_um2"])}
 
 
+def _cpu_s():
+    """CPU seconds (user + sys) of this process and of its finished child processes."""
+    import resource
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _say(line):
     """Progress goes to stderr (stdout keeps the command's result lines)."""
     print(line, file=sys.stderr, flush=True)
@@ -184,6 +191,7 @@ def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True, recipe=
     """Worker: (status, entry, stream, record or message, details)."""
     from synth.flow import DEFAULT_RECIPE, synth_unit
     recipe = recipe or DEFAULT_RECIPE
+    cpu0 = _cpu_s()
     if entry.unit not in UNITS:
         return ("skipped", entry, stream, f"unit {entry.unit} is not in hdl/catalogue.py yet", None)
     try:
@@ -201,6 +209,10 @@ def _run_one(entry, stream, vectors, out_root, liberty=None, cache=True, recipe=
     folder = record["module"] if recipe == DEFAULT_RECIPE else f"{record['module']}--{recipe}"
     details = json.loads((Path(out_root) / stream / record["liberty"]["name"] / folder
                           / "details.json").read_text())
+    # What this task cost (its worker runs one task at a time): reported, never stored.
+    details["task_cpu_s"] = _cpu_s() - cpu0
+    _say(f"  [{record['module']}] task CPU {details['task_cpu_s']:.1f} s (user + sys, worker "
+         f"and its tools) [{stream}, {liberty}, {recipe}]")
     return ("ok", entry, stream, record, details)
 
 
@@ -262,6 +274,9 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     results = [None] * len(tasks)
     for i, result in zip(first, done):
         results[i] = result
+    cpu = sum(r[4]["task_cpu_s"] for r in results if r[0] == "ok")
+    _say(f"approxmac report: the {len(tasks)} tasks took {cpu:.0f} CPU s (user + sys, workers "
+         f"and tools)")
     outcomes = []
     for (e, s, lib, r), (status, entry, stream, payload, details) in zip(tasks, results):
         outcomes.append((status, entry, stream, payload, details, lib, r))
