@@ -461,7 +461,10 @@ def iso_clock_section(results, streams, order=()):
             f"Rule: {HEADLINE_RULE}. Energy at the common clock = dynamic energy per operation "
             "(which does not depend on the period once every path settles within it) + leakage "
             "power × period / operations per period. The saving columns of the unit tables "
-            "above are the own-clock savings of these same netlists.", "",
+            "above are the own-clock savings of these same netlists. Note: the slower unit of a "
+            "pairing runs its fastest netlist, which may cost more energy than its lowest-energy "
+            "one (the synthesis-noise table shows by how much), so a pairing compares the two "
+            "units at the highest clock both reach, not each at its cheapest.", "",
             "| pairing | stream | netlists (unit / reference recipe) | common clock ns "
             "| energy pJ/op | reference pJ/op | saving, iso-clock "
             "| energy pJ/op, own clock | reference pJ/op, own clock | saving, own clocks |",
