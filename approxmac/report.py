@@ -525,12 +525,13 @@ def monotone_section(results, streams):
                     ra = [x[key] for x in _netlists(a)]
                     rb = [x[key] for x in _netlists(b)]
                     overlap = min(ra) <= max(rb) and min(rb) <= max(ra)
-                    best = ("the best netlists are monotone (min {:.4g} ≤ {:.4g})".format(
-                        min(ra), min(rb)) if min(ra) <= min(rb) else
-                        "the best netlists fall too (min {:.4g} > {:.4g})".format(min(ra), min(rb)))
+                    f = (lambda x: f"{x:.0f}") if key == "area_um2" else (lambda x: f"{x:.3f}")
+                    best = (f"the best netlists are monotone (min {f(min(ra))} ≤ {f(min(rb))})"
+                            if min(ra) <= min(rb) else
+                            f"the best netlists fall too (min {f(min(ra))} > {f(min(rb))})")
                     rows.append(f"| {family} | {stream} | {unit} | w={lo} → w={hi} | "
-                                f"{a[key]:.4g} ({a['recipe']}) → {b[key]:.4g} ({b['recipe']}) | "
-                                f"{min(ra):.4g}..{max(ra):.4g} | {min(rb):.4g}..{max(rb):.4g} | "
+                                f"{f(a[key])} ({a['recipe']}) → {f(b[key])} ({b['recipe']}) | "
+                                f"{f(min(ra))}..{f(max(ra))} | {f(min(rb))}..{f(max(rb))} | "
                                 f"{'inside the recipe spread' if overlap else 'outside the recipe spread'}"
                                 f"; {best} |")
     if not checked:

@@ -105,6 +105,7 @@ def test_monotonicity_section_lists_each_fall_with_the_recipe_spread():
     assert "Checked: 4 steps" in lines and "2 steps fall" in lines
     assert ("| mitch_bf16_mac | cnn | area µm² | w=6 → w=8 | 90 (abc) → 80 (abc) | 90..95 | "
             "80..85 | outside the recipe spread; the best netlists fall too (min 90 > 80) |") in lines
-    assert "| energy pJ/op | w=6 → w=8 | 2 (abc) → 1.9 (abc) | 2..2.6 | 1.9..2.5 | inside" in lines
+    assert ("| energy pJ/op | w=6 → w=8 | 2.000 (abc) → 1.900 (abc) | 2.000..2.600 | "
+            "1.900..2.500 | inside") in lines
     assert "w=4 → w=6" not in lines
     assert "Every step is monotone" in "\n".join(monotone_section(results[:2], ("cnn",)))
