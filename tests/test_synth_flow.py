@@ -241,13 +241,21 @@ def test_cli_synth_writes_result(tmp_path, capsys):
 
 # ---------------------------------------------------------------- the report
 
-def test_report_is_reproducible_and_names_pairings(tmp_path):
+def test_report_is_reproducible_and_names_pairings(tmp_path, monkeypatch):
     entries = [Entry("int_mul", {"n": 4, "signed": "none"}),
                Entry("mitch_mul", {"n": 4, "w": 2, "variant": "trunc", "signed": "none"},
                      exact="int_mul n=4 signed=none"),
                Entry("no_such_unit", {"n": 4})]
     texts = []
     for run in ("one", "two"):    # one: a dask LocalCluster; two: serial, every result cached
+        if run == "two":          # a cache hit runs no tool: no Verilog, Yosys, OpenSTA, Icarus
+            from synth import flow
+
+            def no_tool(*args, **kwargs):
+                raise AssertionError("a cached report ran a tool")
+            for module, name in ((flow, "to_verilog"), (flow, "run_yosys"), (flow, "run_sta"),
+                                 (gatesim, "simulate")):
+                monkeypatch.setattr(module, name, no_tool)
         status = run_report(out_dir=tmp_path / run, vectors=40, jobs=2, streams=("cnn",),
                             entries=entries, cache=run == "two",
                             scheduler=None if run == "one" else "serial")
@@ -263,9 +271,15 @@ def test_report_is_reproducible_and_names_pairings(tmp_path):
         assert r["recipe"] == best["recipe"] and r["energy_pj_per_op"] == best["energy_pj_per_op"]
     report = (tmp_path / "one" / "REPORT.md").read_text()
     assert "## Synthesis noise (mapping recipes)" in report and "lowest-energy netlist" in report
+    # The pairing: common clock = the slower unit's fastest netlist; pairings.json says which.
     iso = re.search(r"^\| mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none \| cnn \| "
-                    r"([0-9.]+) \|", report, re.M)
-    assert iso and float(iso.group(1)) == pytest.approx(max(r["delay_ns"] for r in costs), abs=1e-3)
+                    r"(\S+) / (\S+) \| ([0-9.]+) \|", report, re.M)
+    period = max(min(x["delay_ns"] for x in r["recipes"]) for r in costs)
+    assert iso and float(iso.group(3)) == pytest.approx(period, abs=1e-3)
+    pairs = json.loads((tmp_path / "one" / "pairings.json").read_text())
+    assert [(p["unit"], p["reference"], p["period_ns"]) for p in pairs] == [
+        ("mitch_mul n=4 w=2 signed=none", "int_mul n=4 signed=none", period)]
+    assert (iso.group(1), iso.group(2)) == (pairs[0]["unit_recipe"], pairs[0]["reference_recipe"])
     assert "mitch_mul n=4 w=2 signed=none vs int_mul n=4 signed=none: energy" in report
     assert "no_such_unit n=4 (cnn): skipped — unit no_such_unit is not in hdl/catalogue.py" \
         in report
@@ -322,10 +336,9 @@ def test_iso_clock_energy_is_the_same_events_with_longer_leakage(tmp_path):
                for run in ("fast", "slow")]
     assert toggles[0] == toggles[1]
     assert slow["dynamic_pj_per_op"] == fast["dynamic_pj_per_op"]
-    details = json.loads((tmp_path / "fast" / "osu018" / fast["module"] / "details.json").read_text())
-    assert iso_energy(fast, details, 13.0) == pytest.approx(slow["energy_pj_per_op"], rel=1e-5)
+    assert iso_energy(fast, 13.0) == pytest.approx(slow["energy_pj_per_op"], rel=1e-5)
     with pytest.raises(ValueError, match="below its critical path"):
-        iso_energy(fast, details, fast["delay_ns"] / 2)
+        iso_energy(fast, fast["delay_ns"] / 2)
 
 
 def test_report_compares_plam_with_the_exact_posit_unit_and_the_published_figures(tmp_path):
