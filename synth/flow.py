@@ -122,11 +122,16 @@ def run_sta(work, *, top, clock_ns, clock_port, power, sdf=""):
     if not m:
         raise RuntimeError(f"OpenSTA reported no worst slack (log {work / 'sta.log'})")
     timing, _, power_text = out.partition("=== vectorless power")
+    return float(m.group(1)), timing, power_text, read_slews(work / "slews.txt")
+
+
+def read_slews(path):
+    """OpenSTA's per-pin slews (sta.tcl's slews.txt): {"inst/pin": (rise_ns, fall_ns)}."""
     slews = {}
-    for line in (work / "slews.txt").read_text().splitlines():
+    for line in Path(path).read_text().splitlines():
         name, rise, fall = line.split()
         slews[name] = (float(rise), float(fall))
-    return float(m.group(1)), timing, power_text, slews
+    return slews
 
 
 def sdf_for_icarus(src, dst):

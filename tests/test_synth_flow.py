@@ -14,7 +14,7 @@ from golden.mitchell import mitch_mul
 from golden.params import ParameterError
 from golden.posit import plam_mul, posit_mul, posit_to_float64
 from synth import energy, gatesim, streams
-from synth.flow import RESULT_FIELDS, synth_unit
+from synth.flow import RESULT_FIELDS, read_slews, synth_unit
 from synth import libraries
 
 
@@ -177,10 +177,7 @@ def test_synth_combinational_end_to_end(tmp_path):
     lib = load_library()
     nl = read_netlist(out / "netlist.json", lib)
     rises, falls, _ = gatesim.read_toggles(out / "toggles.txt")
-    slews = {}
-    for line in (out / "slews.txt").read_text().splitlines():
-        pin, r, f = line.split()
-        slews[pin] = (float(r), float(f))
+    slews = read_slews(out / "slews.txt")
     rep = energy.price(nl, lib, rises, falls, ops=150, clock_ns=record["clock_ns"], slews=slews)
     assert record["energy_pj_per_op"] == float(f"{rep.total_pj:.6g}")
     area = re.search(r"Chip area for module .*: ([0-9.]+)", (out / "stat.txt").read_text())

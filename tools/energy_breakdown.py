@@ -29,6 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from synth import energy, gatesim, liberty
+from synth.flow import read_slews
 from synth.netlist import read_netlist
 
 
@@ -143,10 +144,7 @@ def breakdown(folder, lone=None, toggling_arcs=False):
     lib = liberty.load_library(str(folder / "cells.lib"))
     nl = read_netlist(folder / "netlist.json", lib)
     rises, falls, _ = gatesim.read_toggles(folder / "toggles.txt")
-    slews = {}
-    for line in (folder / "slews.txt").read_text().splitlines():
-        name, rise, fall = line.split()
-        slews[name] = (float(rise), float(fall))
+    slews = read_slews(folder / "slews.txt")
     parts = cell_parts(nl, lib, register_names(folder), lone)
     ops = details["measured_ops"]
     toggled = {bit for bit, net in nl.nets.items() if rises.get(net.name, 0) + falls.get(net.name, 0)}
