@@ -645,16 +645,16 @@ def plam_section(results):
     """PLAM vs the exact posit unit of the same format, next to the published reductions."""
     by = {(r[1].label, r[2]): r for r in results}
     rows, muls, counts = [], [], set()
-    for _, entry, stream, rec, det in results:
+    for _, entry, stream, rec, _ in results:
         if entry.unit not in ("plam_mul", "plam_mac") or (entry.exact, stream) not in by:
             continue
         counts.add(rec["vectors"])
-        base, base_det = by[(entry.exact, stream)][3:5]
+        base = by[(entry.exact, stream)][3]
         period = max(rec["delay_ns"], base["delay_ns"])
         saved = {"area": _saving(rec["area_um2"], base["area_um2"]),
                  "delay": _saving(rec["delay_ns"], base["delay_ns"]),
                  "energy": _saving(rec["energy_pj_per_op"], base["energy_pj_per_op"]),
-                 "power": _saving(iso_energy(rec, det, period), iso_energy(base, base_det, period))}
+                 "power": _saving(iso_energy(rec, period), iso_energy(base, period))}
         fmt = f"⟨{entry.params['n']},{entry.params['es']}⟩"
         if entry.unit == "plam_mul":
             muls.append((fmt, stream, saved))
