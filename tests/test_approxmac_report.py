@@ -60,6 +60,7 @@ def test_ties_go_to_the_first_listed_recipe_and_short_periods_are_refused():
         iso_energy(a, 4.0)
 
 
+@pytest.mark.slow   # gate-level MACs on two libraries (minutes); test_synth_flow keeps a fast report
 def test_report_pairs_macs_on_every_library(tmp_path):
     """Two libraries: each REPORT.md part has the MAC pairings (iso-clock and own-clock) and the
     80 % claim paragraph; lone units marked first_library_only stay on the first library."""
