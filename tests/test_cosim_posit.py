@@ -182,7 +182,7 @@ def play_mac(kind, n, es, segments, tag=""):
     pytest.param(32, 2, 20, marks=pytest.mark.slow)])
 def test_mac(kind, n, es, streams):
     """streams x 1000 random cycles (<16, 1>: 10^4 in the default run, 10^5 in the slow one;
-    <32, 2>, ~20x slower per cycle on Icarus: 1 000 and 2 x 10^4), then the directed
+    <32, 2>, ~20x slower per cycle on Icarus: 1 000 and 2 x 10^4, both with the slow tests), then the directed
     quire-limit and NaR cycles; the limits hold: no stream's quire goes anywhere near
     wrapping."""
     rng = np.random.default_rng(streams + n + es)
