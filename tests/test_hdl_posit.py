@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from golden.mac import mac_run
@@ -17,6 +16,7 @@ from hdl.lint import verilator_lint
 from hdl.plam_mul import PlamMul
 from hdl.posit_mac import PlamMac, PositMac
 from hdl.posit_mul import PositMul
+from test_hdl_mac import run_mac  # noqa: E402  (the MAC protocol bench, any MacSignature unit)
 
 UNITS = {"posit_mul": (PositMul, posit_mul), "plam_mul": (PlamMul, plam_mul)}
 
@@ -113,27 +113,6 @@ def test_cli_bad_parameters_write_nothing(tmp_path, args, message):
 MACS = {"posit_mac": PositMac, "plam_mac": PlamMac}
 
 
-def run_mac(dut, a, b, en, clr, rst):
-    """Drive one cycle's inputs, tick, read acc (the value after that rising edge)."""
-    top = Module()
-    top.domains.sync = cd = ClockDomain()              # explicit, so the bench can drive rst
-    top.submodules.dut = dut
-    got = []
-
-    async def bench(ctx):
-        for i in range(len(a)):
-            for port, v in ((dut.a, a), (dut.b, b), (dut.en, en), (dut.clr, clr), (cd.rst, rst)):
-                ctx.set(port, int(v[i]))
-            await ctx.tick()
-            got.append(ctx.get(dut.acc))
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return got
-
-
 @pytest.mark.parametrize("kind", MACS)
 @pytest.mark.parametrize("n,es", [(8, 0), (16, 1), (32, 2)])
 def test_mac_amaranth_sim_matches_golden(kind, n, es):
@@ -143,7 +122,7 @@ def test_mac_amaranth_sim_matches_golden(kind, n, es):
     a = np.where(rng.random(cycles) < 0.1, rng.choice(spec, cycles), rng.integers(0, 1 << n, cycles))
     b = np.where(rng.random(cycles) < 0.1, rng.choice(spec, cycles), rng.integers(0, 1 << n, cycles))
     en, clr, rst = rng.random(cycles) < 0.8, rng.random(cycles) < 0.1, rng.random(cycles) < 0.02
-    got = run_mac(MACS[kind](n=n, es=es), a, b, en, clr, rst)
+    got = run_mac(MACS[kind](n=n, es=es), a, b, en, clr, rst, n)
     assert got == mac_run(a, b, en, clr, rst, unit=kind, n=n, es=es).tolist()
 
 
