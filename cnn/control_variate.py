@@ -45,6 +45,7 @@ from . import gemm
 from .mults import parse_entry
 
 METHODS = ("cv", "cvu", "cvls", "cvs", "cscale", "lscale")
+VARIATES = ("cv", "cvu", "cvls", "cvs")     # the methods with a variate term kappa S
 ANALYTIC_SAMPLES = 512
 SEED = 2026
 
@@ -236,12 +237,17 @@ def evaluate(model_path, dataset, entries, n_test=None, n_calib=256, batch=250, 
         logits = sess.predict(x, batch)
         row = {"entry": e, **stats.compare(logits, ref, y), "seconds": round(time.time() - t0, 1)}
         right[e] = logits.argmax(1) == y
-        base = split_entry(e)[0]
-        if base != e and base in right:
-            # paired against the same multiplier uncorrected: b right only corrected, c only not
-            bb = int((right[e] & ~right[base]).sum())
-            cc = int((~right[e] & right[base]).sum())
-            row["vs_uncorrected"] = {"discordant": [bb, cc], "mcnemar_p": stats.mcnemar_exact(bb, cc)}
+        base, method = split_entry(e)
+        # paired tests: against the same multiplier uncorrected, and (for the variates) against
+        # its per-layer scale, the simplest alternative; b right only with e, c only with the other
+        pairs = {"vs_uncorrected": base} if method else {}
+        if method in VARIATES:
+            pairs["vs_lscale"] = f"{base}+lscale"
+        for key, other in pairs.items():
+            if other in right:
+                bb = int((right[e] & ~right[other]).sum())
+                cc = int((~right[e] & right[other]).sum())
+                row[key] = {"discordant": [bb, cc], "mcnemar_p": stats.mcnemar_exact(bb, cc)}
         rows.append(row)
         log(format_row(row))
     return {"model": str(model_path), "dataset": ds.name, "test_images": len(ti),
@@ -256,9 +262,9 @@ def format_row(r):
     return (f"{r['entry']:<34} top1 {100 * r['top1']:6.2f} % [{100 * lo:5.1f}, {100 * hi:5.1f}]"
             f"  McNemar p {r['mcnemar_p']:.3g} (b/c {r['discordant'][0]}/{r['discordant'][1]})"
             f"  agree {100 * r['agreement']:6.2f} %  |dlogit| {r['mean_abs_logit_error']:.4f}"
-            f"  {r['seconds']} s" + (f"  vs uncorrected b/c {r['vs_uncorrected']['discordant']} "
-                                     f"p {r['vs_uncorrected']['mcnemar_p']:.3g}"
-                                     if "vs_uncorrected" in r else ""))
+            f"  {r['seconds']} s" + "".join(
+                f"  {k[3:]} b/c {r[k]['discordant']} p {r[k]['mcnemar_p']:.3g}"
+                for k in ("vs_uncorrected", "vs_lscale") if k in r))
 
 
 def markdown_table(result):
@@ -268,15 +274,16 @@ def markdown_table(result):
              f"({result['calib_subset']}); FP32 (onnxruntime) top-1 "
              f"{100 * result['fp32_top1']:.2f} %", "",
              "| entry | top-1 % | 95 % CI (Wilson) | vs FP32: b / c | McNemar p | agreement % "
-             "| mean abs logit err | vs uncorrected: b / c | McNemar p |",
-             "|---|---:|---|---|---:|---:|---:|---|---:|"]
+             "| mean abs logit err | vs uncorrected: b / c | McNemar p | vs lscale: b / c | McNemar p |",
+             "|---|---:|---|---|---:|---:|---:|---|---:|---|---:|"]
     for r in result["results"]:
         lo, hi = r["top1_ci"]
         lines.append(f"| {r['entry']} | {100 * r['top1']:.2f} | [{100 * lo:.1f}, {100 * hi:.1f}] "
                      f"| {r['discordant'][0]} / {r['discordant'][1]} | {r['mcnemar_p']:.3g} "
-                     f"| {100 * r['agreement']:.2f} | {r['mean_abs_logit_error']:.4f} | "
-                     + (f"{v['discordant'][0]} / {v['discordant'][1]} | {v['mcnemar_p']:.3g} |"
-                        if (v := r.get("vs_uncorrected")) else " | |"))
+                     f"| {100 * r['agreement']:.2f} | {r['mean_abs_logit_error']:.4f} |"
+                     + "".join(f" {v['discordant'][0]} / {v['discordant'][1]} | {v['mcnemar_p']:.3g} |"
+                               if (v := r.get(k)) else "  | |"
+                               for k in ("vs_uncorrected", "vs_lscale")))
     return "\n".join(lines) + "\n"
 
 

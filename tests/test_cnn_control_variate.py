@@ -158,5 +158,23 @@ def test_tables():
     assert piv[2] == "| bf16 | 50.0 (0.5) |  |"
     res["results"][2]["vs_uncorrected"] = {"discordant": [3, 0], "mcnemar_p": 0.25}
     md = ccv.markdown_table(res)
-    assert "| mitch_bf16_w2_trunc+cvs | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 | 3 / 0 | 0.25 |" in md
-    assert "| bf16 | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |  | |" in md
+    assert ("| mitch_bf16_w2_trunc+cvs | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |"
+            " 3 / 0 | 0.25 |  | |") in md
+    assert "| bf16 | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |  | |  | |" in md
+    res["results"][2]["vs_lscale"] = {"discordant": [5, 1], "mcnemar_p": 0.21875}
+    assert " 3 / 0 | 0.25 | 5 / 1 | 0.219 |" in ccv.markdown_table(res)
+
+
+def test_evaluate_pairs_variates_with_uncorrected_and_layer_scale():
+    base = "mitch_bf16_w2_trunc"
+    res = ccv.evaluate(MODEL, "mnist5k", [base, f"{base}+lscale", f"{base}+cvs"], n_test=40,
+                       n_calib=16, log=lambda line: None)
+    rows = {r["entry"]: r for r in res["results"]}
+    n = res["test_images"]
+    assert "vs_uncorrected" not in rows[base] and "vs_lscale" not in rows[base]
+    assert "vs_lscale" not in rows[f"{base}+lscale"]
+    for e, other in ((f"{base}+lscale", base), (f"{base}+cvs", base), (f"{base}+cvs", f"{base}+lscale")):
+        key = "vs_uncorrected" if other == base else "vs_lscale"
+        b, c = rows[e][key]["discordant"]
+        # b - c is the difference of the two entries' correct counts on the same images
+        assert b - c == round(n * (rows[e]["top1"] - rows[other]["top1"]))
