@@ -1,6 +1,7 @@
 """The weight-stationary array: golden model against independent references, Verilator lint,
 cocotb benches (weight reloads, psum chaining, resets, the reload rule's bounds) and the CLI."""
 
+import json
 import subprocess
 import sys
 
@@ -265,3 +266,50 @@ def test_cli_writes_the_array(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "int_mac has no parameter(s) w" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+# --- cost flow -------------------------------------------------------------------------------
+
+def test_synth_prices_per_mac_and_the_netlist_computes_golden(tmp_path):
+    """The flow's WS driver (synth.flow.build_ws_array_steps): reset, tile loads overlapping
+    the stream, a swap every DOT_LENGTH rows; the gate-level netlist's results are golden's."""
+    from synth import libraries, streams
+    from synth.flow import synth_unit
+    from synth.netlist import read_netlist
+    rows = cols = 2
+    record = synth_unit("systolic_ws", {"rows": rows, "cols": cols, "pe": "int_mac", "n": 4},
+                        stream="uniform", vectors=90, out_root=tmp_path)
+    out = tmp_path / "osu018" / record["module"]
+    assert record["module"] == "systolic_ws_r2_c2_int_mac_n4_acc16"
+    details = json.loads((out / "details.json").read_text())
+    assert details["ops_per_period"] == 4 and details["measured_ops"] == 4 * 90
+    hexes = {p: np.array([int(x, 16) for x in (out / f"in_{p}.hex").read_text().split()],
+                         dtype=object)
+             for p in ("a", "w", "valid", "w_load", "swap", "rst", "psum_in")}
+    assert hexes["valid"].sum() == 90 + rows + cols - 1 and not any(hexes["psum_in"])
+    swaps = np.flatnonzero(hexes["swap"])
+    assert (np.diff(swaps) == streams.DOT_LENGTH).all() and len(swaps) == 2
+    loads = np.flatnonzero(hexes["w_load"])
+    signed = lambda x: x - 16 if x >= 8 else x                               # noqa: E731
+    field = lambda word, i: signed((int(word) >> (4 * i)) & 15)              # noqa: E731
+    nl = read_netlist(out / "netlist.json",
+                      libraries.build(libraries.resolve("osu018")).library())
+    assert [p for p, (d, _, _) in nl.ports.items() if d == "output"] == ["c", "c_valid"]
+    # outputs.txt: c and c_valid in hex during each step; a column still X (before its first
+    # row) reads as x in its own 4 digits only.
+    shows = [line.split() for line in (out / "outputs.txt").read_text().splitlines()]
+    checked = 0
+    for t in np.flatnonzero(hexes["valid"]):
+        s = swaps[swaps < t].max()
+        tile = [hexes["w"][u] for u in loads[loads < s][-rows:]][::-1]      # B[0] loaded last
+        B = np.array([[field(word, j) for j in range(cols)] for word in tile])
+        A = np.array([[field(hexes["a"][t], k) for k in range(rows)]])
+        want = ws_matmul(A, B, pe="int_mac", n=4)[0]
+        for j in range(cols):
+            shown = t + rows + j                     # outputs.txt: the value during each step
+            if shown < len(shows):
+                c, c_valid = shows[shown]
+                assert int(c_valid, 16) >> j & 1
+                assert int(c[len(c) - 4 * (j + 1):len(c) - 4 * j], 16) == int(want[j]) & 0xFFFF
+                checked += 1
+    assert checked >= 2 * 90
