@@ -7,6 +7,8 @@ A schedule is a list of events, played in order:
   use B. If the swap has to wait for the loads, the rows wait too (idle cycles).
 * ``("rows", A, P)`` -- stream A's rows (N, R) back to back with north partial sums P (N, C;
   None: +0 / 0, driven skewed: column j of row t in cycle t + j).
+* ``("partial_weights", B, n)`` -- only the first n of B's R loads, no swap (a reset must
+  follow before the next weights: the load is abandoned).
 * ``("gap", n)`` -- n cycles without a row.
 * ``("reset", )`` -- rst for one cycle after everything scheduled so far has been driven
   (rows still in the array are lost, per column); the weights must be loaded again.
@@ -78,6 +80,12 @@ def build(schedule, *, rows, cols, pe, pe_params, seed=0, early=None):
                          load=max(s + rows + cols - 3 + early.get("load", 0), loads[-1] + 1),
                          end=max(state["end"], s + 1))
             weights = B
+        elif kind == "partial_weights":
+            B, count = np.asarray(event[1]), event[2]
+            for n, t in enumerate(range(state["load"], state["load"] + count)):
+                cycles["w_load"][t] = 1
+                w[t] = B[rows - 1 - n]
+            state["end"] = max(state["end"], state["load"] + count)
         elif kind == "rows":
             A = np.asarray(event[1])
             P = event[2]

@@ -155,7 +155,8 @@ def schedule_for(rng, rows, cols, pe, params, tiles=6, longest=12):
     events += [("gap", 2), ("rows", ops((3, rows)), psums(3)), ("reset",),      # rows in flight
                ("weights", ops((rows, cols))), ("rows", ops((5, rows)), psums(5)),
                ("weights", ops((rows, cols))),                                   # no rows: swap only
-               ("rows", ops((1, rows)), None), ("weights", ops((rows, cols))), ("reset",),
+               ("rows", ops((1, rows)), None), ("partial_weights", ops((rows, cols)), rows - 1),
+               ("reset",),                                                   # during a load
                ("weights", ops((rows, cols))), ("rows", ops((spacing, rows)), psums(spacing))]
     return events
 
