@@ -225,8 +225,7 @@ def test_reload_at_the_spacing_keeps_one_mac_per_pe_per_cycle(capsys):
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("early", [{"swap": -1}, {"load": -1}])
-def test_the_reload_rule_is_tight(early):
+def test_the_reload_rule_is_tight():
     """One cycle earlier than the rule allows (swap, or the next tile's first load) corrupts
     results: the bench must catch it."""
     rows, cols = 2, 2
@@ -235,9 +234,12 @@ def test_the_reload_rule_is_tight(early):
     ops = lambda shape: random_operands(rng, shape, pe, params)       # noqa: E731
     schedule = [("weights", ops((rows, cols))), ("rows", ops((1, rows)), None),
                 ("weights", ops((rows, cols))), ("rows", ops((12, rows)), None)]
-    run(rows, cols, pe, params, schedule, "_rule")                   # by the rule: exact
-    with pytest.raises(CosimFailure, match="mismatched"):
-        run(rows, cols, pe, params, schedule, "_rule_broken", early=early)
+    inputs, _ = run(rows, cols, pe, params, schedule, "_rule")       # by the rule: exact
+    swaps, loads = np.flatnonzero(inputs["swap"]), np.flatnonzero(inputs["w_load"])
+    assert swaps[0] == loads[rows - 1] + 2 and loads[rows] == swaps[0] + rows + cols - 3
+    for early in ({"swap": -1}, {"load": -1}):
+        with pytest.raises(CosimFailure, match="mismatched"):
+            run(rows, cols, pe, params, schedule, f"_rule_{next(iter(early))}", early=early)
 
 
 @pytest.mark.cosim
@@ -256,11 +258,11 @@ def test_cosim_catches_a_wrong_cycle():
 
 def test_cli_writes_the_array(tmp_path):
     cmd = [sys.executable, "-m", "approxmac.cli", "verilog", "systolic_ws"]
-    proc = subprocess.run(cmd + ["--rows", "4", "--cols", "4", "--pe", "mitch_mac", "--n", "16",
+    proc = subprocess.run(cmd + ["--rows", "3", "--cols", "2", "--pe", "mitch_mac", "--n", "16",
                                  "--w", "6", "--signed", "c1", "-o", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    path = tmp_path / "systolic_ws_r4_c4_mitch_mac_n16_w6_trunc_c1_acc40.v"
+    path = tmp_path / "systolic_ws_r3_c2_mitch_mac_n16_w6_trunc_c1_acc40.v"
     assert proc.stdout.strip() == str(path)
     assert verilator_lint(path, path.stem) == ""
     bad = subprocess.run(cmd + ["--pe", "int_mac", "--w", "6", "-o", str(tmp_path / "bad")],
