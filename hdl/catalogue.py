@@ -109,6 +109,17 @@ UNITS = {u.name: u for u in [
           Param("signed", str, None, "PE sign handling (mitch_mac)", SIGNED_MODES),
           ACC_WIDTH, Param("pipeline", int, None, "PE pipeline stages (0 or 1)", (0, 1)),
           Param("gate_zero", bool, None, "PE skips zero products"))),
+    Unit("systolic_ws", "R x C weight-stationary systolic array, C = P + A @ B (B preloaded)",
+         "systolic_ws:WeightStationaryArray",
+         (Param("rows", int, 4, "array rows R = K of one pass (1..16)"),
+          Param("cols", int, 4, "array columns C (1..16)"),
+          Param("pe", str, "int_mac", "the MAC whose multiplier and adder each PE uses",
+                ("bf16_mac", "mitch_bf16_mac", "int_mac", "mitch_mac")),
+          Param("n", int, None, "PE operand width (integer PEs)"),
+          Param("w", int, None, "PE Mitch-w bits (mitch_* PEs)"),
+          Param("variant", str, None, "PE Mitch-w variant", VARIANTS),
+          Param("signed", str, None, "PE sign handling (mitch_mac)", SIGNED_MODES),
+          ACC_WIDTH)),
 ]}
 
 

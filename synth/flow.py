@@ -218,6 +218,50 @@ def build_array_steps(nl, a, b, *, rows, cols):
     return steps, "clk", lead + 1
 
 
+def build_ws_array_steps(nl, a, b, *, rows, cols):
+    """Per-step port values of a weight-stationary array (hdl/systolic_ws.py) and the first
+    measured step.
+
+    ``a`` (rows of A, R) are activation patterns streamed one row per step, ``b`` (tiles, R, C)
+    weight tiles: tile 0 is loaded after RESET_CYCLES of reset, then the rows stream (valid = 1
+    throughout) and tile m + 1 is loaded during tile m's rows, as early as the reload rule
+    allows, and swapped in every streams.DOT_LENGTH rows (as the other units restart their dot
+    products). psum_in is 0 (single passes, K = R). The first measured step follows one
+    warm-up step after the skew has filled: from then on every PE does one MAC per step."""
+    wa, wb = len(nl.ports["a"][1]) // rows, len(nl.ports["w"][1]) // cols
+    if rows * wa > 64 or cols * wb > 64:
+        raise ParameterError(f"synth drives array operand buses of at most 64 bits; {nl.top} has "
+                             f"a: {rows} x {wa} bits, w: {cols} x {wb} bits")
+    if 2 * rows + cols - 2 > streams.DOT_LENGTH:
+        raise ParameterError(f"synth swaps weights every {streams.DOT_LENGTH} rows; {nl.top} "
+                             f"needs {2 * rows + cols - 2} (2R + C - 2)")
+
+    def pack(x, width):
+        word = np.zeros(x.shape[0], dtype=np.uint64)
+        for i in range(x.shape[1]):
+            word |= (x[:, i].astype(np.uint64) & np.uint64((1 << width) - 1)) << np.uint64(i * width)
+        return word
+
+    lead = RESET_CYCLES
+    swap0 = lead + rows + 1                 # tile 0 loads in lead .. lead + R - 1
+    count = swap0 + 1 + a.shape[0]
+    steps = {k: np.zeros(count, dtype=np.uint64) for k in ("valid", "w_load", "swap", "rst", "w")}
+    steps["rst"][:lead] = 1
+    steps["a"] = np.zeros(count, dtype=np.uint64)
+    steps["a"][swap0 + 1:] = pack(a, wa)
+    steps["valid"][swap0 + 1:] = 1
+    steps["psum_in"] = np.zeros(count, dtype=np.uint64)
+    for m in range(b.shape[0]):
+        start = lead if m == 0 else swap0 + (m - 1) * streams.DOT_LENGTH + rows + cols - 3
+        swap = swap0 + m * streams.DOT_LENGTH
+        if swap >= count:
+            break
+        steps["w_load"][start:start + rows] = 1
+        steps["w"][start:start + rows] = pack(b[m][::-1], wb)      # B[R-1] first
+        steps["swap"][swap] = 1
+    return steps, "clk", swap0 + 1 + rows + cols - 1
+
+
 def activity_tcl(nl, steps, act, first):
     """set_power_activity per input port bit: toggles per operation and duty in the window."""
     lines = []
@@ -282,6 +326,18 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
         a, b = streams.make_stream(stream, fmt, (vectors + 1) * max(rows, cols), seed=seed)
         a = a[:(vectors + 1) * rows].reshape(vectors + 1, rows)
         b = b[:(vectors + 1) * cols].reshape(vectors + 1, cols)
+    elif unit.name == "systolic_ws":
+        # Every cycle feeds a row of R activations and performs R x C MACs; the stream's b
+        # values are the weight tiles, one per streams.DOT_LENGTH rows (build_ws_array_steps).
+        pe_values = full_params(get_unit(values["pe"]), {})
+        pe_values.update(component.pe_params)
+        fmt = streams.operand_format(values["pe"], pe_values)
+        rows, cols = values["rows"], values["cols"]
+        n_rows = vectors + rows + cols - 1          # the skew's fill and one warm-up row
+        tiles = -(-n_rows // streams.DOT_LENGTH) + 1
+        a, b = streams.make_stream(stream, fmt, max(n_rows * rows, tiles * rows * cols), seed=seed)
+        a = a[:n_rows * rows].reshape(n_rows, rows)
+        b = b[:tiles * rows * cols].reshape(tiles, rows, cols)
     else:
         fmt = streams.operand_format(unit.name, values)
         a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)   # +1: warm-up operation
@@ -448,6 +504,10 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
 
     if unit == "systolic":
         steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"])
+        macs_per_step = values["rows"] * values["cols"]
+    elif unit == "systolic_ws":
+        steps, clock, first = build_ws_array_steps(nl, a, b, rows=values["rows"],
+                                                   cols=values["cols"])
         macs_per_step = values["rows"] * values["cols"]
     else:
         steps, clock, first = build_steps(nl, a, b, operands)
