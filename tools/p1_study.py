@@ -1,0 +1,255 @@
+"""The P1 study (approxmac/p1.py): run the cost flow over the plan, write the ratio table.
+
+    PYTHONPATH=. nice -n 10 python tools/p1_study.py [--libraries osu018,sky130hd]
+        [--scopes lone,part,registered,array] [--vectors 500] [--array-vectors 200]
+        [--array-configs p0] [--recipe abc] [--dry-run] [-o build/report]
+
+Prints the plan (run count and a rough duration) first, then runs one flow at a time (cached
+under build/cache: a repeated run is a lookup), rewriting build/report/p1_study.{json,md} after
+every run, so an interrupted study leaves a valid partial table. Runs of earlier invocations
+with the same stream, vector counts and recipe stay in the table (they are kept in
+p1_study.json), so the scopes and libraries can be run one invocation at a time. At the end:
+the energy breakdowns (tools/energy_breakdown.py) of the plain lone MACs, the arrays and the
+pairing closest to 0.20, the accumulator bound on the int16 CNN trace (``--trace``, from
+``make accuracy``) and on the cnn stream, and REPORT.md gets the section when it exists.
+"""
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from approxmac import p1
+from golden.params import ParameterError
+from synth import streams
+from synth.flow import DEFAULT_RECIPE, RECIPES, synth_unit, synth_verilog
+from tools.energy_breakdown import breakdown
+from tools.registered_pe import write_registered
+
+DEFAULT_TRACE = "build/traces/resnet20_fashion-mnist_int16.npz"
+
+
+def say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def measure(run, args):
+    """(result record, result folder) of one run."""
+    unit, params = run.unit_params()
+    out_root = Path(args.synth_dir)
+    suffix = "" if args.recipe == DEFAULT_RECIPE else f"--{args.recipe}"
+    common = dict(stream=args.stream, out_root=out_root, liberty=run.library, recipe=args.recipe,
+                  cache=True, progress=lambda m: say(f"  {m}"))
+    if run.scope == "registered":
+        path, top, signed = write_registered(unit, params, out_dir=Path(args.synth_dir).parent
+                                             / "registered_pe")
+        rec = synth_verilog(path, top=top, operands=["a", "b"], signed=signed,
+                            vectors=args.vectors, **common)
+    else:
+        vectors = args.array_vectors if run.scope == "array" else args.vectors
+        rec = synth_unit(unit, params, vectors=vectors, **common)
+    return rec, out_root / rec["liberty"]["name"] / (rec["module"] + suffix)
+
+
+def flop_split(folder, run):
+    b = breakdown(folder)
+    flops = sum(v for k, v in b["by_kind"].items() if "df" in k.lower())
+    clock = sum(v for k, v in b["by_part"].items() if k.endswith(":clock"))
+    return {"library": run.library, "scope": run.scope, "unit": run.label,
+            "config": p1._cfg({"pipeline": run.pipeline, "gate_zero": run.gate_zero}),
+            "energy_pj_per_op": b["energy_pj_per_op"], "flop_pj": round(flops, 6),
+            "clock_pj": round(clock, 6), "logic_pj": round(b["sum_pj_per_op"] - flops, 6),
+            "by_part": {k: round(v, 6) for k, v in b["by_part"].items()}}
+
+
+def signed16(patterns):
+    v = np.asarray(patterns, dtype=np.int64)
+    return np.where(v >= 1 << 15, v - (1 << 16), v)
+
+
+def overflow_section(trace, pairs):
+    """The accumulator bound of the int16 Mitch MAC (and the exact one) on the trace and the
+    cnn stream."""
+    out, missing = {}, []
+    sources = []
+    trace = Path(trace)
+    if trace.is_file():
+        tag = trace.stem.rsplit("_", 1)[0]
+        model = Path("cnn/models") / f"{tag}.onnx"
+        with np.load(trace) as d:
+            a, b, layers = d["a"], d["b"], d["layer"]
+        starts, n = p1.trace_starts(layers, p1.dot_lengths(model))
+        sources.append((f"the {tag} int16 trace ({trace})", a[:n], b[:n], starts))
+    else:
+        missing.append(f"accumulator bound on the CNN trace ({trace} not found: make accuracy "
+                       "writes it)")
+    a, b = streams.make_stream("cnn", streams.Format("int", 16, True), pairs)
+    sources.append((f"the cnn stream ({pairs} pairs, dot products of {streams.DOT_LENGTH})",
+                    signed16(a), signed16(b), np.arange(pairs) % streams.DOT_LENGTH == 0))
+    for name, a, b, starts in sources:
+        for pe in ("mitch_int16", "int16"):
+            unit, params, label = p1.PES[pe]
+            o = p1.overflow(a, b, starts, unit=unit, **params)
+            out[f"{name}: {label}"] = dict(o, unit=label, source=name)
+    return out, missing
+
+
+def paragraph(data):
+    """The study's verdict, from its figures."""
+    rows = data["rows"]
+    best = p1.closest(rows)
+    if best is None:
+        return ""
+    row, clock = best
+    ratio = row[f"ratio_{clock}"]
+    text = [f"Closest to {p1.CLAIM_RATIO:.2f}: {row['unit']} against bf16_mac ({row['library']}, "
+            f"{row['scope']}, {p1._cfg(row)}) at a ratio of {ratio:.3f} "
+            f"({'common' if clock == 'common' else 'own'} clock), a saving of "
+            f"{100 * (1 - ratio):.1f} %"]
+    cross = data.get("cross_config") or []
+    if cross:
+        c = min(cross, key=lambda c: min(c["ratio_common"], c["ratio_own"]))
+        text.append(f"; even the most favourable mixed pairing ({c['unit']} {p1._cfg(c)} "
+                    f"against the plain bf16 MAC, {c['library']}, {c['scope']}) reaches only "
+                    f"{min(c['ratio_common'], c['ratio_own']):.3f}")
+    all_ratios = [min(r["ratio_common"], r["ratio_own"]) for r in rows if r["pe"] != "int16"]
+    reached = min(all_ratios) <= p1.CLAIM_RATIO
+    text.append(". The paper's 80 % is " + ("reached" if reached else "not reached by any "
+                                            "measured combination") + ". ")
+    parts = data.get("parts") or {}
+    plain = {(b["library"], b["unit"]): b for b in data.get("breakdowns") or []
+             if b["scope"] == "lone" and b["config"] == "p0"}
+    for lib, pp in parts.items():
+        mac = plain.get((lib, "bf16_mac"))
+        if mac is None or "bf16_mul" not in pp:
+            continue
+        e = mac["energy_pj_per_op"]
+        bound = (e - pp["bf16_mul"] + pp.get("mitch_bf16_mul w=6", 0)) / e
+        text.append(
+            f"Where the energy goes ({lib}): the bf16 MAC spends {e:.3f} pJ/MAC, of which its "
+            f"flip-flops (the 32-bit accumulator, with their clock pins) take "
+            f"{mac['flop_pj']:.3f} pJ ({100 * mac['flop_pj'] / e:.0f} %); alone, its multiplier "
+            f"costs {pp['bf16_mul']:.3f} pJ and the fp32 adder {pp.get('fp32_add', float('nan')):.3f} "
+            f"pJ. Mitch-w6 replaces only the multiplier (mitch_bf16_mul w=6 alone: "
+            f"{pp.get('mitch_bf16_mul w=6', float('nan')):.3f} pJ), so swapping it into the bf16 "
+            f"MAC can at best give about {bound:.2f}, and even a free multiplier "
+            f"{(e - pp['bf16_mul']) / e:.2f}: the adder and the accumulator register, which the "
+            f"approximation does not touch, set the floor. ")
+        break
+    return "".join(text)
+
+
+def write(data, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "p1_study.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    (out_dir / "p1_study.md").write_text("\n".join(p1.render_markdown(data)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--libraries", default=",".join(p1.LIBRARIES))
+    ap.add_argument("--scopes", default=",".join(p1.SCOPES))
+    ap.add_argument("--vectors", type=int, default=500, help="measured MACs per lone run")
+    ap.add_argument("--array-vectors", type=int, default=200, help="measured cycles per array")
+    ap.add_argument("--array-configs", default="p0",
+                    help="array PE configs: comma-separated of p0, p0zg, p1, p1zg")
+    ap.add_argument("--stream", default="cnn")
+    ap.add_argument("--recipe", default=DEFAULT_RECIPE, choices=list(RECIPES))
+    ap.add_argument("--trace", default=DEFAULT_TRACE)
+    ap.add_argument("--overflow-pairs", type=int, default=20000)
+    ap.add_argument("--synth-dir", default="build/p1/synth")
+    ap.add_argument("--dry-run", action="store_true", help="print the plan only")
+    ap.add_argument("-o", "--output", default="build/report")
+    args = ap.parse_args(argv)
+    names = {"p0": (0, False), "p0zg": (0, True), "p1": (1, False), "p1zg": (1, True)}
+    try:
+        array_configs = tuple(names[c] for c in args.array_configs.split(","))
+    except KeyError:
+        raise ParameterError(f"--array-configs: each of {', '.join(names)}; got "
+                             f"{args.array_configs!r}") from None
+    libraries = tuple(args.libraries.split(","))
+    runs = p1.plan(libraries, tuple(args.scopes.split(",")), array_configs=array_configs)
+    est = p1.estimate_seconds(runs, args.vectors, args.array_vectors)
+    counts = {s: sum(r.scope == s for r in runs) for s in p1.SCOPES}
+    print(f"P1 study: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}) "
+          f"on {', '.join(libraries)}; rough estimate {est / 60:.0f} min before caching "
+          f"(2 busy cores)", flush=True)
+    if args.dry_run:
+        for r in runs:
+            print(f"  {r.key}")
+        return 0
+    out_dir = Path(args.output)
+    meta = {"stream": args.stream, "vectors": args.vectors, "array_vectors": args.array_vectors,
+            "recipe": args.recipe}
+    old = out_dir / "p1_study.json"
+    state = {"runs": {}, "parts_src": {}}
+    if old.is_file():
+        prev = json.loads(old.read_text())
+        if {k: prev["meta"].get(k) for k in meta} == meta:
+            state["runs"] = prev.get("runs", {})
+    meta["command"] = "PYTHONPATH=. nice -n 10 python tools/p1_study.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    failures = []
+
+    def assemble(final=False):
+        measured = {k: v["record"] for k, v in state["runs"].items()}
+        rows = p1.table(measured)
+        data = {"meta": meta, "rows": rows, "cross_config": p1.cross_config(measured),
+                "runs": state["runs"], "claim_ratio": p1.CLAIM_RATIO,
+                "missing": [f"{k}: {m}" for k, m in failures]}
+        parts = {}
+        for k, v in measured.items():
+            run = p1.parse_key(k)
+            if run.scope == "part":
+                parts.setdefault(run.library, {})[run.label] = v["energy_pj_per_op"]
+        data["parts"] = parts
+        return data
+
+    t0 = time.time()
+    for i, run in enumerate(runs):
+        t = time.time()
+        try:
+            rec, folder = measure(run, args)
+        except (ParameterError, RuntimeError) as e:
+            failures.append((run.key, str(e).splitlines()[0]))
+            say(f"[{i + 1}/{len(runs)}] {run.key}: FAILED {str(e).splitlines()[0]}")
+            continue
+        state["runs"][run.key] = {"record": rec, "folder": str(folder)}
+        say(f"[{i + 1}/{len(runs)}] {run.key}: {rec['energy_pj_per_op']:.4f} pJ/op, delay "
+            f"{rec['delay_ns']:.3f} ns ({time.time() - t:.0f} s; {time.time() - t0:.0f} s so far)")
+        write(assemble(), out_dir)
+    data = assemble()
+    # The energy breakdowns: the plain lone MACs, every array, and the closest pairing's units.
+    wanted = [k for k in state["runs"]
+              if (k.startswith("lone/") and "/p0/zg0" in k and p1.parse_key(k).pe != "int16"
+                  and p1.parse_key(k).acc_width in (None, 40)) or k.startswith("array/")]
+    best = p1.closest(data["rows"])
+    if best is not None:
+        run = p1.Run(**{f: best[0][f] for f in ("scope", "library", "pe", "pipeline",
+                                                  "gate_zero", "acc_width")})
+        wanted += [run.key, p1._reference_run(run).key]
+    data["breakdowns"] = []
+    for k in dict.fromkeys(wanted):
+        folder = Path(state["runs"][k]["folder"])
+        if folder.is_dir():
+            data["breakdowns"].append(dict(flop_split(folder, p1.parse_key(k)), key=k))
+    data["overflow"], missing = overflow_section(args.trace, args.overflow_pairs)
+    data["missing"] += missing
+    data["paragraph"] = paragraph(data)
+    write(data, out_dir)
+    if p1.attach_p1(out_dir):
+        say(f"attached the P1 section to {out_dir / 'REPORT.md'}")
+    print(f"wrote {out_dir / 'p1_study.json'}, {out_dir / 'p1_study.md'} ({len(data['rows'])} "
+          f"rows, {len(failures)} failed runs, {time.time() - t0:.0f} s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ParameterError as e:
+        print(f"p1_study: {e}", file=sys.stderr)
+        sys.exit(2)
