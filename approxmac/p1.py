@@ -227,6 +227,24 @@ def cross_config(measured):
     return out
 
 
+ROW_FIELDS = ("scope", "library", "pe", "pipeline", "gate_zero", "acc_width")
+
+
+def effect(rows, field, before, after, clock="common"):
+    """How one option moves the ratio: ``ratio(after) - ratio(before)`` of ``field`` for every
+    pair of rows equal in all other ROW_FIELDS (``clock``: ``common`` or ``own``)."""
+    index = {tuple(r[f] for f in ROW_FIELDS): r for r in rows}
+    at = ROW_FIELDS.index(field)
+    deltas = []
+    for key, r in index.items():
+        if key[at] != before:
+            continue
+        other = index.get(key[:at] + (after,) + key[at + 1:])
+        if other is not None:
+            deltas.append(round(other[f"ratio_{clock}"] - r[f"ratio_{clock}"], 4))
+    return deltas
+
+
 # --- the accumulator bound -------------------------------------------------------------------
 
 def dot_lengths(model_path):
@@ -370,7 +388,11 @@ def render_markdown(data):
                      f"{o['dot_products']} dot products): largest |partial sum| "
                      f"{o['max_abs_partial']} ({o['bits_partial']} signed bits), largest |result| "
                      f"{o['max_abs_final']} ({o['bits_final']} bits); {verdicts}")
-    if data.get("overflow"):
+    for nb in data.get("network_bound") or []:
+        lines.append(f"* whole network ({nb['model']}, {nb['mult']}, {nb['image_set']} images; "
+                     f"approxmac accuracy): largest |result| {nb['max_abs_result']} "
+                     f"({nb['bits']} signed bits)")
+    if data.get("overflow") or data.get("network_bound"):
         lines.append("")
     if data.get("paragraph"):
         lines += [data["paragraph"], ""]

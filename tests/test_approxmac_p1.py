@@ -53,6 +53,11 @@ def test_table_pairs_like_configs_at_the_common_clock():
                                               abs=1e-4)
     best, clock = p1.closest(rows)
     assert best is a and clock == "own"            # 0.255 is nearer 0.20 than the others
+    assert p1.effect(rows, "pipeline", 0, 1) == []
+    measured["lone/osu018/bf16/p1/zg0"] = ref
+    rows = p1.table(measured)
+    assert p1.effect(rows, "pipeline", 0, 1) == [0.0]            # same records: no change
+    assert p1.effect(rows, "pe", "mitch_bf16", "mitch_int16") == []   # acc widths differ
     cross = p1.cross_config(measured)
     assert {c["pe"] for c in cross} == {"mitch_bf16", "mitch_int16"}
 

@@ -97,6 +97,22 @@ def overflow_section(trace, pairs):
     return out, missing
 
 
+def network_bound(path):
+    """The largest |dot-product result| of the int16 MACs over a whole network evaluation
+    (``approxmac accuracy``'s max_abs_accumulator, accuracy.json), or [] without the file."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for r in json.loads(path.read_text())["records"]:
+        if "max_abs_accumulator" in r and (r["mult"] == "int16" or (
+                r["mult"].startswith("mitch_int16_w6_") and r["mult"].endswith("_c1"))):
+            v = int(r["max_abs_accumulator"])
+            out.append({"model": r["model"], "mult": r["mult"], "image_set": r["image_set"],
+                        "max_abs_result": v, "bits": v.bit_length() + 1, "source": str(path)})
+    return out
+
+
 def paragraph(data):
     """The study's verdict, from its figures."""
     rows = data["rows"]
@@ -109,6 +125,19 @@ def paragraph(data):
             f"{row['scope']}, {p1._cfg(row)}) at a ratio of {ratio:.3f} "
             f"({'common' if clock == 'common' else 'own'} clock), a saving of "
             f"{100 * (1 - ratio):.1f} %"]
+    # widths whose results stay right on the CNN trace (else on every overflow source)
+    mitch = [o for o in (data.get("overflow") or {}).values()
+             if o["unit"] == p1.PES["mitch_int16"][2]]
+    trace = [o for o in mitch if "trace" in o["source"]] or mitch
+    unsafe = {int(w) for o in trace for w, v in o["widths"].items() if v["wrong_results"]}
+    if row["acc_width"] in unsafe:
+        safe = p1.closest([r for r in rows if r["acc_width"] not in unsafe])
+        if safe is not None:
+            s, c = safe
+            text.append(f", but its {row['acc_width']}-bit accumulator gives wrong results on "
+                        f"the CNN trace (below); the closest with an accumulator that holds "
+                        f"them is {s['unit']} ({s['library']}, {s['scope']}, {p1._cfg(s)}) at "
+                        f"{s[f'ratio_{c}']:.3f} ({c} clock)")
     cross = data.get("cross_config") or []
     if cross:
         c = min(cross, key=lambda c: min(c["ratio_common"], c["ratio_own"]))
@@ -139,6 +168,25 @@ def paragraph(data):
             f"{(e - pp['bf16_mul']) / e:.2f}: the adder and the accumulator register, which the "
             f"approximation does not touch, set the floor. ")
         break
+    def span(deltas):
+        return f"{min(deltas):+.3f}..{max(deltas):+.3f}" if deltas else None
+
+    moves = []
+    for what, field, a, b in (("pipelining", "pipeline", 0, 1),
+                              ("zero gating", "gate_zero", False, True),
+                              ("a 24- instead of a 40-bit int16 accumulator", "acc_width", 40, 24),
+                              ("the 4 × 4 array instead of the lone MAC", "scope", "lone", "array"),
+                              ("sky130hd instead of osu018", "library", "osu018", "sky130hd")):
+        s = span(p1.effect([r for r in rows if r["pe"] != "int16"], field, a, b))
+        if s:
+            moves.append(f"{what} {s}")
+    if moves:
+        text.append("How each option moves the ratio (common clock, Mitch pairings, "
+                    "min..max over the other options): " + "; ".join(moves) + ". ")
+    own_lower = sum(r["ratio_own"] < r["ratio_common"] for r in rows if r["pe"] != "int16")
+    text.append(f"The own-clock ratio is the lower one in {own_lower} of "
+                f"{sum(r['pe'] != 'int16' for r in rows)} Mitch pairings (only leakage "
+                "differs between the two clocks).")
     return "".join(text)
 
 
@@ -160,6 +208,8 @@ def main(argv=None):
     ap.add_argument("--recipe", default=DEFAULT_RECIPE, choices=list(RECIPES))
     ap.add_argument("--trace", default=DEFAULT_TRACE)
     ap.add_argument("--overflow-pairs", type=int, default=20000)
+    ap.add_argument("--accuracy", default="build/report/accuracy.json",
+                    help="approxmac accuracy's output: the whole-network accumulator bound")
     ap.add_argument("--synth-dir", default="build/p1/synth")
     ap.add_argument("--dry-run", action="store_true", help="print the plan only")
     ap.add_argument("-o", "--output", default="build/report")
@@ -237,6 +287,7 @@ def main(argv=None):
         if folder.is_dir():
             data["breakdowns"].append(dict(flop_split(folder, p1.parse_key(k)), key=k))
     data["overflow"], missing = overflow_section(args.trace, args.overflow_pairs)
+    data["network_bound"] = network_bound(args.accuracy)
     data["missing"] += missing
     data["paragraph"] = paragraph(data)
     write(data, out_dir)
