@@ -29,7 +29,7 @@ import numpy as np
 from golden.mac import mac_run
 from golden.params import ParameterError
 
-from .report import HEADLINE_RULE, pairing
+from .report import HEADLINE_RULE, RECIPE_FIELDS, pairing
 
 CLAIM_RATIO = 0.20
 LIBRARIES = ("osu018", "sky130hd")
@@ -141,6 +141,21 @@ def estimate_seconds(runs, vectors=500, array_vectors=200):
                                        else (0.3 + 0.7 * vectors / 500)) for r in runs)
 
 
+def merge_recipes(records):
+    """{Run.key: record} from {"<Run.key>@<recipe>": result record}: per run its lowest-energy
+    netlist's record with ``recipes`` = every recipe's RECIPE_FIELDS (what report.pairing
+    chooses from, as in report.headline)."""
+    groups = {}
+    for name, rec in records.items():
+        key, _, recipe = name.partition("@")
+        if rec.get("recipe") != recipe:
+            raise ParameterError(f"{name}: the record is of recipe {rec.get('recipe')!r}")
+        groups.setdefault(key, []).append(rec)
+    return {key: dict(min(recs, key=lambda r: r["energy_pj_per_op"]),
+                      recipes=[{k: r[k] for k in RECIPE_FIELDS} for r in recs])
+            for key, recs in groups.items()}
+
+
 def _reference_run(run):
     return Run(run.scope, run.library, REFERENCE, run.pipeline, run.gate_zero, None)
 
@@ -162,6 +177,7 @@ def table(measured):
         rows.append({
             **{k: v for k, v in asdict(run).items()}, "unit": run.label,
             "reference": PES[REFERENCE][2], "period_ns": p["period_ns"],
+            "recipes": [p["unit"]["recipe"], p["ref"]["recipe"]],
             "unit_delay_ns": rec["delay_ns"], "reference_delay_ns": ref["delay_ns"],
             "common_pj": [round(x, 6) for x in p["iso_pj"]],
             "own_pj": [round(x, 6) for x in p["own_pj"]],
@@ -341,22 +357,25 @@ def render_markdown(data):
              f"Ratio = E(unit) / E(bf16_mac) per MAC, both built alike (same scope, library, "
              f"pipeline, gating); the paper's \"up to 80 % less\" is a ratio of {CLAIM_RATIO:.2f}. "
              f"Cost flow on the `{meta['stream']}` stream, {meta['vectors']} measured MACs per "
-             f"lone run ({meta['array_vectors']} cycles × 16 MACs per array run), recipe "
-             f"`{meta['recipe']}`. Common clock: {HEADLINE_RULE} (report.pairing). Scopes: "
+             f"lone run ({meta['array_vectors']} cycles × 16 MACs per array run), mapping "
+             f"recipes {', '.join(f'`{r}`' for r in meta.get('recipes', []))} (the netlists "
+             f"column names each pairing's picks, unit / bf16). Common clock: {HEADLINE_RULE} "
+             f"(report.pairing). Scopes: "
              "`lone` = the catalogued MAC with ideal input ports; `registered` = the MAC behind "
              "operand/control flip-flops as in an array (tools/registered_pe.py); `array` = "
              "4 × 4 output-stationary array, energy per MAC. Config: p0/p1 = `pipeline`, zg = "
              "`gate_zero`.", "",
-             "| library | scope | config | unit | common clock ns | pJ/MAC unit / bf16, common "
-             "clock | ratio, common clock | pJ/MAC unit / bf16, own clocks | ratio, own clocks |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+             "| library | scope | config | unit | netlists | common clock ns | pJ/MAC unit / "
+             "bf16, common clock | ratio, common clock | pJ/MAC unit / bf16, own clocks "
+             "| ratio, own clocks |",
+             "|---|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['library']} | {r['scope']} | {_cfg(r)} | {r['unit']} | "
-                     f"{r['period_ns']:.3f} | {r['common_pj'][0]:.3f} / {r['common_pj'][1]:.3f} "
+                     f"{' / '.join(r['recipes'])} | {r['period_ns']:.3f} | {r['common_pj'][0]:.3f} / {r['common_pj'][1]:.3f} "
                      f"| **{r['ratio_common']:.3f}** | {r['own_pj'][0]:.3f} / {r['own_pj'][1]:.3f} "
                      f"| {r['ratio_own']:.3f} |")
     if not rows:
-        lines.append("| (nothing measured yet) | | | | | | | | |")
+        lines.append("| (nothing measured yet) | | | | | | | | | |")
     lines.append("")
     cross = data.get("cross_config") or []
     if cross:

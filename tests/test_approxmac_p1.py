@@ -62,6 +62,21 @@ def test_table_pairs_like_configs_at_the_common_clock():
     assert {c["pe"] for c in cross} == {"mitch_bf16", "mitch_int16"}
 
 
+def test_merge_recipes_lets_pairing_choose_per_common_clock():
+    fast = record(delay=6.0, clock=6.5, dynamic=3.0, leakage=0.1, recipe="abc-delay")
+    slow = record(delay=9.0, clock=10.0, dynamic=2.0, leakage=0.1, recipe="abc")
+    ref = record(delay=10.0, clock=11.0, dynamic=4.0, leakage=0.1, recipe="abc")
+    merged = p1.merge_recipes({"lone/osu018/mitch_bf16/p0/zg0@abc-delay": fast,
+                               "lone/osu018/mitch_bf16/p0/zg0@abc": slow,
+                               "lone/osu018/bf16/p0/zg0@abc": ref})
+    mine = merged["lone/osu018/mitch_bf16/p0/zg0"]
+    assert mine["recipe"] == "abc" and len(mine["recipes"]) == 2      # the lowest energy
+    (row,) = p1.table(merged)
+    assert row["recipes"] == ["abc", "abc"] and row["period_ns"] == 10.0
+    with pytest.raises(ParameterError, match="is of recipe"):
+        p1.merge_recipes({"lone/osu018/bf16/p0/zg0@abc-area": ref})
+
+
 def test_overflow_against_python_integers():
     # two dot products of int16 products near 2^30: 4 x 32767^2 needs 33 signed bits
     a = np.array([32767, 32767, 32767, 32767, -5, 7])
@@ -95,10 +110,10 @@ def test_trace_starts_split_runs_by_the_node_length():
 def test_render_and_attach_replace_the_section(tmp_path):
     measured = {"lone/osu018/bf16/p0/zg0": record(10.0, 11.0, 4.0, 0.1),
                 "lone/osu018/mitch_bf16/p0/zg0": record(9.0, 10.0, 2.0, 0.1)}
-    data = {"meta": {"stream": "cnn", "vectors": 500, "array_vectors": 200, "recipe": "abc",
+    data = {"meta": {"stream": "cnn", "vectors": 500, "array_vectors": 200, "recipes": ["abc"],
                      "command": "tools/p1_study.py"}, "rows": p1.table(measured)}
     text = "\n".join(p1.render_markdown(data))
-    assert "| osu018 | lone | p0 | mitch_bf16_mac w=6 | 10.000 |" in text
+    assert "| osu018 | lone | p0 | mitch_bf16_mac w=6 | abc / abc | 10.000 |" in text
     assert p1.attach_p1(tmp_path) is False          # nothing to attach to yet
     (tmp_path / "REPORT.md").write_text("# report\n")
     (tmp_path / "p1_study.md").write_text(text)

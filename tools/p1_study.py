@@ -2,13 +2,14 @@
 
     PYTHONPATH=. nice -n 10 python tools/p1_study.py [--libraries osu018,sky130hd]
         [--scopes lone,part,registered,array] [--vectors 500] [--array-vectors 200]
-        [--array-configs p0] [--recipe abc] [--dry-run] [-o build/report]
+        [--array-configs p0] [--recipes abc] [--dry-run] [-o build/report]
 
 Prints the plan (run count and a rough duration) first, then runs one flow at a time (cached
 under build/cache: a repeated run is a lookup), rewriting build/report/p1_study.{json,md} after
 every run, so an interrupted study leaves a valid partial table. Runs of earlier invocations
-with the same stream, vector counts and recipe stay in the table (they are kept in
-p1_study.json), so the scopes and libraries can be run one invocation at a time. At the end:
+with the same stream and vector counts stay in the table (they are kept in p1_study.json), so
+the scopes, libraries and mapping recipes can be run one invocation at a time; a run measured
+with several recipes enters the pairings with all of them (report.HEADLINE_RULE). At the end:
 the energy breakdowns (tools/energy_breakdown.py) of the plain lone MACs, the arrays and the
 pairing closest to 0.20, the accumulator bound on the int16 CNN trace (``--trace``, from
 ``make accuracy``) and on the cnn stream, and REPORT.md gets the section when it exists.
@@ -36,12 +37,12 @@ def say(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def measure(run, args):
+def measure(run, recipe, args):
     """(result record, result folder) of one run."""
     unit, params = run.unit_params()
     out_root = Path(args.synth_dir)
-    suffix = "" if args.recipe == DEFAULT_RECIPE else f"--{args.recipe}"
-    common = dict(stream=args.stream, out_root=out_root, liberty=run.library, recipe=args.recipe,
+    suffix = "" if recipe == DEFAULT_RECIPE else f"--{recipe}"
+    common = dict(stream=args.stream, out_root=out_root, liberty=run.library, recipe=recipe,
                   cache=True, progress=lambda m: say(f"  {m}"))
     if run.scope == "registered":
         path, top, signed = write_registered(unit, params, out_dir=Path(args.synth_dir).parent
@@ -205,7 +206,8 @@ def main(argv=None):
     ap.add_argument("--array-configs", default="p0",
                     help="array PE configs: comma-separated of p0, p0zg, p1, p1zg")
     ap.add_argument("--stream", default="cnn")
-    ap.add_argument("--recipe", default=DEFAULT_RECIPE, choices=list(RECIPES))
+    ap.add_argument("--recipes", default=DEFAULT_RECIPE,
+                    help=f"comma-separated mapping recipes of {', '.join(RECIPES)}")
     ap.add_argument("--trace", default=DEFAULT_TRACE)
     ap.add_argument("--overflow-pairs", type=int, default=20000)
     ap.add_argument("--accuracy", default="build/report/accuracy.json",
@@ -221,10 +223,14 @@ def main(argv=None):
         raise ParameterError(f"--array-configs: each of {', '.join(names)}; got "
                              f"{args.array_configs!r}") from None
     libraries = tuple(args.libraries.split(","))
+    recipes = args.recipes.split(",")
+    for recipe in recipes:
+        if recipe not in RECIPES:
+            raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     runs = p1.plan(libraries, tuple(args.scopes.split(",")), array_configs=array_configs)
-    est = p1.estimate_seconds(runs, args.vectors, args.array_vectors)
+    est = p1.estimate_seconds(runs, args.vectors, args.array_vectors) * len(recipes)
     counts = {s: sum(r.scope == s for r in runs) for s in p1.SCOPES}
-    print(f"P1 study: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}) "
+    print(f"P1 study: {len(runs) * len(recipes)} runs ({', '.join(recipes)}; {', '.join(f'{n} {s}' for s, n in counts.items() if n)}) "
           f"on {', '.join(libraries)}; rough estimate {est / 60:.0f} min before caching "
           f"(2 busy cores)", flush=True)
     if args.dry_run:
@@ -232,8 +238,7 @@ def main(argv=None):
             print(f"  {r.key}")
         return 0
     out_dir = Path(args.output)
-    meta = {"stream": args.stream, "vectors": args.vectors, "array_vectors": args.array_vectors,
-            "recipe": args.recipe}
+    meta = {"stream": args.stream, "vectors": args.vectors, "array_vectors": args.array_vectors}
     old = out_dir / "p1_study.json"
     state = {"runs": {}, "parts_src": {}}
     if old.is_file():
@@ -244,8 +249,9 @@ def main(argv=None):
         sys.argv[1:] if argv is None else argv)
     failures = []
 
-    def assemble(final=False):
-        measured = {k: v["record"] for k, v in state["runs"].items()}
+    def assemble():
+        measured = p1.merge_recipes({k: v["record"] for k, v in state["runs"].items()})
+        meta["recipes"] = sorted({k.split("@")[1] for k in state["runs"]})
         rows = p1.table(measured)
         data = {"meta": meta, "rows": rows, "cross_config": p1.cross_config(measured),
                 "runs": state["runs"], "claim_ratio": p1.CLAIM_RATIO,
@@ -259,21 +265,25 @@ def main(argv=None):
         return data
 
     t0 = time.time()
-    for i, run in enumerate(runs):
+    jobs = [(run, recipe) for recipe in recipes for run in runs]
+    for i, (run, recipe) in enumerate(jobs):
         t = time.time()
+        name = f"{run.key}@{recipe}"
         try:
-            rec, folder = measure(run, args)
+            rec, folder = measure(run, recipe, args)
         except (ParameterError, RuntimeError) as e:
-            failures.append((run.key, str(e).splitlines()[0]))
-            say(f"[{i + 1}/{len(runs)}] {run.key}: FAILED {str(e).splitlines()[0]}")
+            failures.append((name, str(e).splitlines()[0]))
+            say(f"[{i + 1}/{len(jobs)}] {name}: FAILED {str(e).splitlines()[0]}")
             continue
-        state["runs"][run.key] = {"record": rec, "folder": str(folder)}
-        say(f"[{i + 1}/{len(runs)}] {run.key}: {rec['energy_pj_per_op']:.4f} pJ/op, delay "
+        state["runs"][name] = {"record": rec, "folder": str(folder)}
+        say(f"[{i + 1}/{len(jobs)}] {name}: {rec['energy_pj_per_op']:.4f} pJ/op, delay "
             f"{rec['delay_ns']:.3f} ns ({time.time() - t:.0f} s; {time.time() - t0:.0f} s so far)")
         write(assemble(), out_dir)
     data = assemble()
-    # The energy breakdowns: the plain lone MACs, every array, and the closest pairing's units.
-    wanted = [k for k in state["runs"]
+    # The energy breakdowns: the plain lone MACs, every array, and the closest pairing's units
+    # (each run's lowest-energy netlist).
+    measured = p1.merge_recipes({k: v["record"] for k, v in state["runs"].items()})
+    wanted = [k for k in measured
               if (k.startswith("lone/") and "/p0/zg0" in k and p1.parse_key(k).pe != "int16"
                   and p1.parse_key(k).acc_width in (None, 40)) or k.startswith("array/")]
     best = p1.closest(data["rows"])
@@ -283,7 +293,7 @@ def main(argv=None):
         wanted += [run.key, p1._reference_run(run).key]
     data["breakdowns"] = []
     for k in dict.fromkeys(wanted):
-        folder = Path(state["runs"][k]["folder"])
+        folder = Path(state["runs"][f"{k}@{measured[k]['recipe']}"]["folder"])
         if folder.is_dir():
             data["breakdowns"].append(dict(flop_split(folder, p1.parse_key(k)), key=k))
     data["overflow"], missing = overflow_section(args.trace, args.overflow_pairs)
