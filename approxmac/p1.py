@@ -390,6 +390,17 @@ def render_markdown(data):
         lines += ["Parts alone (combinational, same stream; energy per operation at own clock, "
                   "pJ): " + "; ".join(f"{lib}: " + ", ".join(f"{k} {v:.3f}" for k, v in p.items())
                                       for lib, p in parts.items()), ""]
+    splits = data.get("splits") or []
+    if splits:
+        lines += ["Where the energy goes: pipelined lone MACs (p1) split at the product register "
+                  "by tools/energy_breakdown.py (each cell charged to the register it feeds; "
+                  "clock pins apart), pJ/MAC:", "",
+                  "| library | unit | total | multiplier + product register | adder + "
+                  "accumulator | clock pins | control |", "|---|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {s['library']} | {s['unit']} | {s['energy_pj_per_op']:.2f} | "
+                  f"{s['multiplier_pj']:.2f} | {s['accumulate_pj']:.2f} | {s['clock_pj']:.2f} | "
+                  f"{s['control_pj']:.2f} |" for s in splits]
+        lines.append("")
     for b in data.get("breakdowns") or []:
         lines.append(f"* where the energy goes, {b['library']} {b['scope']} {b['unit']}: "
                      f"{b['energy_pj_per_op']:.3f} pJ/MAC, flip-flops {b['flop_pj']:.3f} "

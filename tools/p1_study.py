@@ -66,6 +66,25 @@ def flop_split(folder, run):
             "by_part": {k: round(v, 6) for k, v in b["by_part"].items()}}
 
 
+def split_part(name, lone):
+    """A pipelined MAC's flip-flops: the accumulator, the en/clr stage, else the product stage."""
+    return "accumulate" if name == "acc" else "control" if name.endswith("_stage") else "multiplier"
+
+
+def mac_split(folder, run):
+    """A pipelined lone MAC's energy split at its product register (tools/energy_breakdown.py):
+    multiplier (with the product register), accumulate (adder, clear/enable logic, accumulator),
+    clock pins, control."""
+    b = breakdown(folder, lone=False, part_of=split_part)
+    get = lambda k: round(b["by_part"].get(k, 0.0), 6)              # noqa: E731
+    return {"library": run.library, "pe": run.pe, "acc_width": run.acc_width, "unit": run.label,
+            "key": run.key, "energy_pj_per_op": b["energy_pj_per_op"],
+            "multiplier_pj": get("multiplier"), "accumulate_pj": get("accumulate"),
+            "clock_pj": round(sum(v for k, v in b["by_part"].items() if k.endswith(":clock")), 6),
+            "control_pj": round(get("control") + get("mixed"), 6),
+            "flops": b["flops_per_part"]}
+
+
 def signed16(patterns):
     v = np.asarray(patterns, dtype=np.int64)
     return np.where(v >= 1 << 15, v - (1 << 16), v)
@@ -149,25 +168,30 @@ def paragraph(data):
     reached = min(all_ratios) <= p1.CLAIM_RATIO
     text.append(". The paper's 80 % is " + ("reached" if reached else "not reached by any "
                                             "measured combination") + ". ")
-    parts = data.get("parts") or {}
-    plain = {(b["library"], b["unit"]): b for b in data.get("breakdowns") or []
-             if b["scope"] == "lone" and b["config"] == "p0"}
-    for lib, pp in parts.items():
-        mac = plain.get((lib, "bf16_mac"))
-        if mac is None or "bf16_mul" not in pp:
+    splits = {(s["library"], s["pe"], s["acc_width"]): s for s in data.get("splits") or []}
+    for lib in dict.fromkeys(s["library"] for s in splits.values()):
+        ref, mb = splits.get((lib, "bf16", None)), splits.get((lib, "mitch_bf16", None))
+        if ref is None or mb is None:
             continue
-        e = mac["energy_pj_per_op"]
-        bound = (e - pp["bf16_mul"] + pp.get("mitch_bf16_mul w=6", 0)) / e
+        e, m, a = ref["energy_pj_per_op"], ref["multiplier_pj"], ref["accumulate_pj"]
         text.append(
-            f"Where the energy goes ({lib}): the bf16 MAC spends {e:.3f} pJ/MAC, of which its "
-            f"flip-flops (the 32-bit accumulator, with their clock pins) take "
-            f"{mac['flop_pj']:.3f} pJ ({100 * mac['flop_pj'] / e:.0f} %); alone, its multiplier "
-            f"costs {pp['bf16_mul']:.3f} pJ and the fp32 adder {pp.get('fp32_add', float('nan')):.3f} "
-            f"pJ. Mitch-w6 replaces only the multiplier (mitch_bf16_mul w=6 alone: "
-            f"{pp.get('mitch_bf16_mul w=6', float('nan')):.3f} pJ), so swapping it into the bf16 "
-            f"MAC can at best give about {bound:.2f}, and even a free multiplier "
-            f"{(e - pp['bf16_mul']) / e:.2f}: the adder and the accumulator register, which the "
-            f"approximation does not touch, set the floor. ")
+            f"Where the energy goes (pipelined lone MACs on {lib}, split at the product "
+            f"register): the bf16 MAC spends {e:.1f} pJ/MAC, its multiplier with the product "
+            f"register only {m:.1f} pJ ({100 * m / e:.0f} %) against {a:.1f} pJ for the fp32 adder "
+            f"with the accumulator, so even a free multiplier would leave a ratio of "
+            f"{(e - m) / e:.2f}. The Mitch-w6 bf16 MAC keeps that adder: its multiplier part "
+            f"falls to {mb['multiplier_pj']:.1f} pJ and its adder part to "
+            f"{mb['accumulate_pj']:.1f} pJ (its w = 6 products leave the low significand bits "
+            f"of the adder's input quiet), the adder {'giving the larger' if a - mb['accumulate_pj'] > m - mb['multiplier_pj'] else 'giving the smaller'} share of the saving. ")
+        mi = splits.get((lib, "mitch_int16", 40))
+        if mi is not None:
+            text.append(
+                f"The int16 Mitch MAC replaces the fp32 adder by a 40-bit integer one "
+                f"({mi['accumulate_pj']:.1f} pJ with its accumulator), but its 16-bit Mitch "
+                f"multiplier part ({mi['multiplier_pj']:.1f} pJ) is then the larger cost and "
+                f"already exceeds {100 * mi['multiplier_pj'] / e:.0f} % of the bf16 MAC; "
+                f"a ratio of {p1.CLAIM_RATIO:.2f} would need the whole MAC at "
+                f"{p1.CLAIM_RATIO * e:.1f} pJ, clock pins ({mi['clock_pj']:.1f} pJ) included. ")
         break
     def span(deltas):
         return f"{min(deltas):+.3f}..{max(deltas):+.3f}" if deltas else None
@@ -184,10 +208,6 @@ def paragraph(data):
     if moves:
         text.append("How each option moves the ratio (common clock, Mitch pairings, "
                     "min..max over the other options): " + "; ".join(moves) + ". ")
-    own_lower = sum(r["ratio_own"] < r["ratio_common"] for r in rows if r["pe"] != "int16")
-    text.append(f"The own-clock ratio is the lower one in {own_lower} of "
-                f"{sum(r['pe'] != 'int16' for r in rows)} Mitch pairings (only leakage "
-                "differs between the two clocks).")
     return "".join(text)
 
 
@@ -280,12 +300,10 @@ def main(argv=None):
             f"{rec['delay_ns']:.3f} ns ({time.time() - t:.0f} s; {time.time() - t0:.0f} s so far)")
         write(assemble(), out_dir)
     data = assemble()
-    # The energy breakdowns: the plain lone MACs, every array, and the closest pairing's units
-    # (each run's lowest-energy netlist).
+    # The energy breakdowns: every array and the closest pairing's units (each run's
+    # lowest-energy netlist); the splits of the pipelined lone MACs.
     measured = p1.merge_recipes({k: v["record"] for k, v in state["runs"].items()})
-    wanted = [k for k in measured
-              if (k.startswith("lone/") and "/p0/zg0" in k and p1.parse_key(k).pe != "int16"
-                  and p1.parse_key(k).acc_width in (None, 40)) or k.startswith("array/")]
+    wanted = [k for k in measured if k.startswith("array/")]
     best = p1.closest(data["rows"])
     if best is not None:
         run = p1.Run(**{f: best[0][f] for f in ("scope", "library", "pe", "pipeline",
@@ -296,6 +314,15 @@ def main(argv=None):
         folder = Path(state["runs"][f"{k}@{measured[k]['recipe']}"]["folder"])
         if folder.is_dir():
             data["breakdowns"].append(dict(flop_split(folder, p1.parse_key(k)), key=k))
+    data["splits"] = []
+    for k in measured:
+        run = p1.parse_key(k)
+        if run.scope == "lone" and run.pipeline == 1 and not run.gate_zero:
+            folder = Path(state["runs"][f"{k}@{measured[k]['recipe']}"]["folder"])
+            if folder.is_dir():
+                data["splits"].append(mac_split(folder, run))
+    order = ("bf16", "mitch_bf16", "mitch_int16", "int16")
+    data["splits"].sort(key=lambda s: (s["library"], order.index(s["pe"]), -(s["acc_width"] or 0)))
     data["overflow"], missing = overflow_section(args.trace, args.overflow_pairs)
     data["network_bound"] = network_bound(args.accuracy)
     data["missing"] += missing
