@@ -428,7 +428,8 @@ def render_markdown(data):
         lines += [data["paragraph"], ""]
     if data.get("missing"):
         lines += ["Not measured: " + ", ".join(data["missing"]), ""]
-    lines += [f"Produced by `{meta['command']}`.", ""]
+    lines += ["Produced by (in order; runs cached under build/cache): "
+              + "; ".join(f"`{c}`" for c in meta.get("commands", [])) + ".", ""]
     return lines
 
 

@@ -111,7 +111,7 @@ def test_render_and_attach_replace_the_section(tmp_path):
     measured = {"lone/osu018/bf16/p0/zg0": record(10.0, 11.0, 4.0, 0.1),
                 "lone/osu018/mitch_bf16/p0/zg0": record(9.0, 10.0, 2.0, 0.1)}
     data = {"meta": {"stream": "cnn", "vectors": 500, "array_vectors": 200, "recipes": ["abc"],
-                     "command": "tools/p1_study.py"}, "rows": p1.table(measured)}
+                     "commands": ["tools/p1_study.py"]}, "rows": p1.table(measured)}
     text = "\n".join(p1.render_markdown(data))
     assert "| osu018 | lone | p0 | mitch_bf16_mac w=6 | abc / abc | 10.000 |" in text
     assert p1.attach_p1(tmp_path) is False          # nothing to attach to yet
