@@ -215,8 +215,11 @@ def paragraph(data):
         if s:
             moves.append(f"{what} {s}")
     gap = max((abs(r["ratio_common"] - r["ratio_own"]) for r in rows), default=0.0)
+    recs = [v["record"] for v in (data.get("runs") or {}).values()]
+    leak = max((r["leakage_pj_per_op"] / r["energy_pj_per_op"] for r in recs), default=0.0)
     moves.append(f"the common instead of the own clocks at most {gap:.3f} in either direction "
-                 "(leakage, the only part that depends on the period, is small here)")
+                 f"(leakage, the only part that depends on the period, is at most "
+                 f"{100 * leak:.2g} % of any measured energy)")
     if moves:
         text.append("How each option moves the ratio (common clock, Mitch pairings, "
                     "min..max over the other options): " + "; ".join(moves) + ". ")
