@@ -189,8 +189,8 @@ def paragraph(data):
             f"with the accumulator, so even a free multiplier would leave a ratio of "
             f"{(e - m) / e:.2f}. The Mitch-w6 bf16 MAC keeps that adder: its multiplier part "
             f"falls to {mb['multiplier_pj']:.1f} pJ and its adder part to "
-            f"{mb['accumulate_pj']:.1f} pJ (its w = 6 products leave the low significand bits "
-            f"of the adder's input quiet), the adder {'giving the larger' if a - mb['accumulate_pj'] > m - mb['multiplier_pj'] else 'giving the smaller'} share of the saving. ")
+            f"{mb['accumulate_pj']:.1f} pJ (the same fp32 adder, fed Mitch-w6 products), the "
+            f"adder {'giving the larger' if a - mb['accumulate_pj'] > m - mb['multiplier_pj'] else 'giving the smaller'} share of the saving. ")
         mi = splits.get((lib, "mitch_int16", 40))
         if mi is not None:
             text.append(
