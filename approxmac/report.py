@@ -322,6 +322,8 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     (out_dir / "pairings.json").write_text(json.dumps(pairs, indent=2, sort_keys=True) + "\n")
     (out_dir / "REPORT.md").write_text("\n".join(parts))
     attach_accuracy(out_dir)
+    from .p1 import attach_p1      # the P1 study's table (tools/p1_study.py), when it was run
+    attach_p1(out_dir)
     print(f"wrote {out_dir / 'costs.json'}, {out_dir / 'REPORT.md'}, "
           + ", ".join(str(p) for p in plots))
     for o in outcomes:

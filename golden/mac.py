@@ -34,7 +34,9 @@ posit<n, es> patterns; internally they are signed Python ints (object arrays), e
 
 Integer accumulators add the 2N-bit product, sign-extended (zero-extended for signed="none"), to
 an A-bit register and wrap around modulo 2^A (two's complement); A = acc_width defaults to
-2N + 8 (64 for N > 28) and is limited to 2N..64. acc values are returned as int64 two's-complement values
+2N + 8 (64 for N > 28) and is limited to N..64. An accumulator narrower than the 2N-bit product
+(A < 2N) is allowed for design-space studies: every sum is still exact modulo 2^A, so a dot
+product's result is right whenever it fits in A bits. acc values are returned as int64 two's-complement values
 (uint64 values mod 2^A for signed="none"), float accumulators as np.uint32 fp32 patterns.
 """
 
@@ -53,10 +55,11 @@ from .posit import (check_quire, exact_product, plam_product, product_to_quire, 
 
 
 def check_acc_width(n, acc_width):
-    """The accumulator width: 2N + 8 by default (64 for N > 28), 2N..64 allowed; returns it.
-    (64 bits is the golden model's int64/uint64 limit and far beyond any CNN layer's needs.)"""
+    """The accumulator width: 2N + 8 by default (64 for N > 28), N..64 allowed; returns it.
+    (64 bits is the golden model's int64/uint64 limit and far beyond any CNN layer's needs;
+    below 2N the product itself wraps, which design-space studies of narrow accumulators want.)"""
     check_int("n", n, 4, 32)
-    return check_int("acc_width", min(2 * n + 8, 64) if acc_width is None else acc_width, 2 * n, 64)
+    return check_int("acc_width", min(2 * n + 8, 64) if acc_width is None else acc_width, n, 64)
 
 
 class MacSpec:

@@ -58,7 +58,7 @@ def _posit(n=16, es=1):
             Param("es", int, es, "posit exponent bits es (0..4, at most n-3)"))
 
 
-ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (2N..64; None = 2N+8, at most 64)")
+ACC_WIDTH = Param("acc_width", int, None, "accumulator bits, wraps around (N..64; None = 2N+8, at most 64)")
 
 
 PIPELINE = Param("pipeline", int, 0, "register stages between multiplier and accumulate adder "

@@ -13,7 +13,8 @@ The circuit of golden/mac.py (which defines the arithmetic):
     mitch_mac        hdl.mitchell.MitchMul(n, w, v, signed)  A-bit adder, wraps mod 2^A  A bits
 
 The integer adder sign-extends the 2N-bit product (zero-extends it for signed="none") to
-A = acc_width bits (default 2N + 8, 64 for N > 28; allowed 2N..64) and keeps the low A bits of the sum.
+A = acc_width bits (default 2N + 8, 64 for N > 28; allowed N..64) and keeps the low A bits of the sum
+(below 2N the product wraps too: still exact modulo 2^A).
 
 Ports
     clk, rst : in  1      clock; synchronous reset (acc <- 0)

@@ -210,6 +210,8 @@ def int_draw(rng, shape, n, signed):
 @pytest.mark.parametrize("cls,unit,params,streams", [
     (IntMac, "int_mac", {"n": 8}, 100),
     (IntMac, "int_mac", {"n": 16, "acc_width": 33}, 20),
+    (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1",
+                             "acc_width": 24}, 20),
     (MitchMac, "mitch_mac", {"n": 8, "w": 3, "variant": "trunc", "signed": "exact"}, 100),
     (MitchMac, "mitch_mac", {"n": 16, "w": 6, "variant": "unbiased", "signed": "c1"}, 20),
     (MitchMac, "mitch_mac", {"n": 8, "w": 8, "variant": "unbiased", "signed": "none",

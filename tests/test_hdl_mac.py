@@ -118,6 +118,7 @@ INT_MACS = [(IntMac, "int_mac", {"n": 8}), (IntMac, "int_mac", {"n": 16, "acc_wi
             (MitchMac, "mitch_mac", {"n": 8, "w": 8, "variant": "unbiased", "signed": "c1",
                                      "acc_width": 16}),
             (MitchMac, "mitch_mac", {"n": 16, "w": 6, "signed": "none", "acc_width": 34}),
+            (MitchMac, "mitch_mac", {"n": 16, "w": 6, "signed": "c1", "acc_width": 24}),
             (IntMac, "int_mac", {"n": 8, "pipeline": 1}),
             (MitchMac, "mitch_mac", {"n": 16, "w": 6, "signed": "c1", "pipeline": 1})]
 
@@ -184,8 +185,8 @@ def test_catalogued_verilog_is_lint_clean(tmp_path, unit, params, name):
     (lambda: MitchBf16Mul(w=1), "w must be in 2..8"),
     (lambda: MitchBf16Mul(w=9), "w must be in 2..8"),
     (lambda: MitchBf16Mac(w=4, variant="exact"), "variant must be one of trunc, unbiased"),
-    (lambda: IntMac(n=8, acc_width=15), "acc_width must be in 16..64"),
-    (lambda: IntMac(n=20, acc_width=65), "acc_width must be in 40..64, got 65"),
+    (lambda: IntMac(n=8, acc_width=7), "acc_width must be in 8..64"),
+    (lambda: IntMac(n=20, acc_width=65), "acc_width must be in 20..64, got 65"),
     (lambda: MitchMac(n=8, w=9), "w must be in 2..8"),
     (lambda: MitchMac(n=8, w=4, signed="twos"), "signed must be one of none, exact, c1"),
     (lambda: Bf16Mac(pipeline=2), "pipeline must be in 0..1"),
@@ -217,7 +218,7 @@ def test_cli_writes_each_unit(tmp_path, capsys, args, module):
 @pytest.mark.parametrize("args,message", [
     (["mitch_bf16_mac", "--w", "9"], "w must be in 2..8, got 9"),
     (["mitch_bf16_mul", "--w", "1"], "w must be in 2..8, got 1"),
-    (["int_mac", "--n", "8", "--acc-width", "15"], "acc_width must be in 16..64, got 15"),
+    (["int_mac", "--n", "8", "--acc-width", "7"], "acc_width must be in 8..64, got 7"),
     (["mitch_mac", "--n", "8", "--w", "9"], "w must be in 2..8, got 9"),
     (["int_mul", "--n", "40"], "n must be in 4..32, got 40"),
 ])

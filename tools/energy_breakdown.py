@@ -72,8 +72,9 @@ def register_part(name, lone):
     return "control"
 
 
-def cell_parts(nl, lib, names, lone):
-    """instance -> part (see the module docstring)."""
+def cell_parts(nl, lib, names, lone, part_of=register_part):
+    """instance -> part (see the module docstring); ``part_of(register name, lone)`` names a
+    flip-flop's part (default: register_part)."""
     flops = {inst for inst, (kind, _) in nl.cells.items()
              if any(p.name == "CLK" or p.name.startswith("CLK") for p in lib.cell(kind).pins.values()
                     if p.direction == "input")}
@@ -83,7 +84,7 @@ def cell_parts(nl, lib, names, lone):
         q = [b for pin, b in conns.items()
              if lib.cell(kind).pins[pin].direction != "input" and isinstance(b, int)]
         reg = next((names[b] for b in q if b in names), "?")
-        parts[inst] = register_part(reg, lone)
+        parts[inst] = part_of(reg, lone)
 
     memo = {}
 
@@ -136,7 +137,9 @@ def driver_energy_toggling(lib, nl, net, cap, slews, toggled):
     return energy._mean(rise), energy._mean(fall)
 
 
-def breakdown(folder, lone=None, toggling_arcs=False):
+def breakdown(folder, lone=None, toggling_arcs=False, part_of=register_part):
+    """The flow's energy of a result folder split by part and cell type; ``part_of`` as in
+    cell_parts (e.g. to split a pipelined MAC at its product register)."""
     folder = Path(folder)
     result = json.loads((folder / "result.json").read_text())
     details = json.loads((folder / "details.json").read_text())
@@ -145,7 +148,7 @@ def breakdown(folder, lone=None, toggling_arcs=False):
     nl = read_netlist(folder / "netlist.json", lib)
     rises, falls, _ = gatesim.read_toggles(folder / "toggles.txt")
     slews = read_slews(folder / "slews.txt")
-    parts = cell_parts(nl, lib, register_names(folder), lone)
+    parts = cell_parts(nl, lib, register_names(folder), lone, part_of)
     ops = details["measured_ops"]
     toggled = {bit for bit, net in nl.nets.items() if rises.get(net.name, 0) + falls.get(net.name, 0)}
     v2 = lib.voltage ** 2
