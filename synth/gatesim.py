@@ -44,6 +44,7 @@ from vcd.reader import TokenKind, tokenize
 GUARD_NS = 0.01
 DRIVE_NS = 0.05
 RESET_SETTLE_NS = 1000.0
+COUNT_BITS = 32        # per net: up to 2^32 - 1 changes in the measured window
 
 
 @dataclass
@@ -100,7 +101,7 @@ def write_testbench(path, netlist, steps, *, period_ns, first, clock=None, sdf=N
     lines += [f'    $readmemh("in_{p}.hex", mem_{p});' for p in inputs]
     lines.append('    fd = $fopen("outputs.txt", "w");')
     lines.append(f"    for (i = 0; i < {count}; i = i + 1) begin")
-    lines.append("      dut.step_start_ = $realtime;")
+    lines.append("      dut.step_start_ = $realtime; -> dut.step_;")
     drive = " ".join(f"{p} = mem_{p}[i];" for p in inputs)
     if clock:   # rising edge i starts step i (none before step 0), falling edge half-way
         lines.append(f"      if (i > 0) {clock} = 1;")
@@ -149,24 +150,28 @@ def instrument_netlist(netlist, src, dst, *, clock=None):
     nets = [net.name for net in netlist.nets.values()]
     n = len(nets)
     body = ["  // toggle counters added by synth/gatesim.py (not part of the design)",
-            "  reg counting_ = 0;", "  integer unknown_ = 0;", "  real step_start_ = 0, settle_ = 0;",
-            f"  integer rises_ [0:{n - 1}];", f"  integer falls_ [0:{n - 1}];", "  integer k_;",
-            f"  initial for (k_ = 0; k_ < {n}; k_ = k_ + 1) begin rises_[k_] = 0; falls_[k_] = 0; end"]
+            "  reg counting_ = 0;", "  real step_start_ = 0, settle_ = 0;",
+            # $realtime is a system call (slow): a change is timed only once the step is older
+            # than settle_ (late_ is set), since no earlier change can raise it.
+            "  reg late_ = 0;", "  event step_;",
+            "  always @(step_) begin late_ = 0; #(settle_) late_ = 1; end",
+            # One add per change, no branch: the low half counts changes, the high half the
+            # changes to 1 (the net's new value); a change to X/Z makes the count X.
+            f"  reg [{2 * COUNT_BITS - 1}:0] count_ [0:{n - 1}];", "  integer k_;",
+            f"  initial for (k_ = 0; k_ < {n}; k_ = k_ + 1) count_[k_] = 0;"]
     for k, name in enumerate(nets):
         settle = "" if name == clock else \
-            "if ($realtime - step_start_ > settle_) settle_ = $realtime - step_start_; "
+            ("if (late_) begin if ($realtime - step_start_ > settle_) "
+             "settle_ = $realtime - step_start_; end ")
         body.append(f"  always @({name}) if (counting_) begin "
-                    f"if ({name} === 1'b1) rises_[{k}] = rises_[{k}] + 1; "
-                    f"else if ({name} === 1'b0) falls_[{k}] = falls_[{k}] + 1; "
-                    f"else unknown_ = unknown_ + 1; {settle}end")
+                    f"count_[{k}] = count_[{k}] + {{{name}, {COUNT_BITS}'d1}}; {settle}end")
     # Counts are written by index (one loop, not one statement per net, which Icarus compiles
     # slowly); simulate() turns them into toggles.txt with the nets' names.
     body += ["  task write_toggles_;", "    integer fd_;", "    begin",
              '      fd_ = $fopen("toggle_counts.txt", "w");',
-             '      $fdisplay(fd_, "unknown %0d", unknown_);',
              '      $fdisplay(fd_, "settle_ns %0.3f", settle_);',
              f'      for (k_ = 0; k_ < {n}; k_ = k_ + 1) '
-             '$fdisplay(fd_, "%0d %0d %0d", k_, rises_[k_], falls_[k_]);',
+             '$fdisplay(fd_, "%0d %0d", k_, count_[k_]);',
              "      $fclose(fd_);", "    end", "  endtask"]
     Path(dst).write_text(text[:end] + "\n".join(body) + "\n" + text[end:])
 
@@ -189,16 +194,26 @@ def run_icarus(workdir, netlist_v, cell_models):
 
 
 def name_toggle_counts(netlist, src, dst):
-    """toggles.txt ("net rises falls" lines) from the simulator's index-ordered counts."""
+    """toggles.txt ("unknown N", "settle_ns T", then "net rises falls" lines) from the
+    simulator's index-ordered packed counts (see :func:`instrument_netlist`); N = the nets that
+    changed to X/Z inside the window."""
     nets = [net.name for net in netlist.nets.values()]
-    lines = []
+    lines, unknown = [], 0
+    mask = (1 << COUNT_BITS) - 1
     for line in Path(src).read_text().splitlines():
         fields = line.split()
-        if fields[0] in ("unknown", "settle_ns"):
+        if fields[0] == "settle_ns":
             lines.append(line)
-        else:
-            lines.append(f"{nets[int(fields[0])]} {fields[1]} {fields[2]}")
-    Path(dst).write_text("\n".join(lines) + "\n")
+            continue
+        name = nets[int(fields[0])]
+        if not fields[1].isdigit():            # x / X / z: a change to X/Z
+            unknown += 1
+            lines.append(f"{name} 0 0")
+            continue
+        count = int(fields[1])
+        rises, changes = count >> COUNT_BITS, count & mask
+        lines.append(f"{name} {rises} {changes - rises}")
+    Path(dst).write_text("\n".join([f"unknown {unknown}", *lines]) + "\n")
 
 
 def read_toggles(path):
@@ -209,8 +224,8 @@ def read_toggles(path):
         fields = line.split()
         if fields[0] == "unknown":
             if int(fields[1]):
-                raise RuntimeError(f"gate-level simulation: {fields[1]} changes to X/Z inside the "
-                                   f"measured window ({path})")
+                raise RuntimeError(f"gate-level simulation: {fields[1]} nets change to X/Z inside "
+                                   f"the measured window ({path})")
         elif fields[0] == "settle_ns":
             settle = float(fields[1])
         else:

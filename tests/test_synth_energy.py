@@ -218,3 +218,57 @@ def test_reset_release_waits_before_the_next_edge(chain):
     with pytest.raises(ValueError, match="rst changes at step 5, inside the measured window"):
         gatesim.write_testbench(work / "tb.v", nl, {"a": a, "rst": np.array([1, 1, 0, 0, 1, 0])},
                                 period_ns=2.0, first=3)
+
+
+def test_a_change_to_x_inside_the_window_is_an_error(chain):
+    """The packed counter of a net that changes to X holds X (one add, no branch): reported."""
+    work, nl = chain
+    pattern = np.array([0, 1, 0, 1, 0, 1], dtype=np.uint64)
+    gatesim.write_testbench(work / "tb.v", nl, {"a": pattern}, period_ns=2.0, first=1)
+    gatesim.instrument_netlist(nl, work / "netlist.v", work / "netlist_counted.v")
+    rows = (work / "in_a.hex").read_text().splitlines()
+    rows[3] = "x"                               # step 3: a goes X, inside the window
+    (work / "in_a.hex").write_text("\n".join(rows) + "\n")
+    gatesim.run_icarus(work, (work / "netlist_counted.v").resolve(), DEFAULT_CELL_MODELS)
+    gatesim.name_toggle_counts(nl, work / "toggle_counts.txt", work / "toggles.txt")
+    # a, n1, n2, y and n3 all go X
+    assert (work / "toggles.txt").read_text().splitlines()[0] == "unknown 5"
+    with pytest.raises(RuntimeError, match="5 nets change to X/Z inside the measured window"):
+        gatesim.read_toggles(work / "toggles.txt")
+
+
+def _vcd_changes(path):
+    """(time in ps, net bit) of every change after the $dumpvars section of a VCD."""
+    from vcd.reader import TokenKind, tokenize
+    scale = {"s": 10 ** 12, "ms": 10 ** 9, "us": 10 ** 6, "ns": 10 ** 3, "ps": 1, "fs": 10 ** -3}
+    unit, now, changes, in_dump = 1, 0, [], False
+    with open(path, "rb") as f:
+        for tok in tokenize(f):
+            if tok.kind is TokenKind.TIMESCALE:
+                unit = tok.timescale.magnitude.value * scale[tok.timescale.unit.value]
+            elif tok.kind is TokenKind.CHANGE_TIME:
+                now = tok.time_change * unit
+            elif tok.kind is TokenKind.DUMPVARS:
+                in_dump = True
+            elif tok.kind is TokenKind.END:
+                in_dump = False
+            elif tok.kind in (TokenKind.CHANGE_SCALAR, TokenKind.CHANGE_VECTOR) and not in_dump:
+                changes.append(now)
+    return changes
+
+
+def test_settle_time_is_the_latest_change_after_a_step_start(tmp_path, monkeypatch):
+    """settle_ns (timed only once a step is older than the maximum so far) equals the latest
+    change after its step's start over the whole window, read independently from the VCD, on a
+    multiplier whose settling differs from vector to vector."""
+    from synth.flow import synth_unit
+    monkeypatch.setenv("APPROXMAC_CACHE", str(tmp_path / "cache"))
+    rec = synth_unit("mitch_mul", {"n": 4, "w": 2}, stream="uniform", vectors=60,
+                     out_root=tmp_path, keep_vcd=True, cache=False)
+    out = tmp_path / "osu018" / rec["module"]
+    period_ps = round(rec["clock_ns"] * 1000)
+    offsets = [t % period_ps for t in _vcd_changes(out / "activity.vcd")]
+    assert len(set(offsets)) > 3                 # settling differs between vectors
+    details = json.loads((out / "details.json").read_text())
+    assert details["settle_ns"] == max(offsets) / 1000
+    assert gatesim.count_toggles(out / "activity.vcd") == gatesim.read_toggles(out / "toggles.txt")[:2]
