@@ -210,6 +210,30 @@ def load_start(path, net):
     return params, stats
 
 
+def model_logits(path, mult_name, ds, x):
+    """Logits of images x (N, C, H, W) in [0, 1] of an exported cnn.nets model (.onnx) whose
+    conv / FC products are ``mult_name``'s (a mitch_bf16 or bf16 unit; ``fp32``: float32
+    products), by the JAX forward in inference form (the model's BN statistics) -- the
+    emulator's logits bit for bit (``emulator_check``), several times faster."""
+    import json
+    from . import train
+    enable_x64()
+    model = executor.load_model(path)
+    meta = onnx_export.metadata(model)
+    if "architecture" not in meta:
+        raise ParameterError(f"{path} has no 'architecture' metadata (not a cnn.nets model)")
+    net = nets.build(meta["architecture"], ds.image_shape)
+    params, stats = load_start(path, net)
+    product = None if mult_name == "fp32" else Product(parse_mult(mult_name))
+    tr = train.Trainer(meta["architecture"], ds, 1, 0, product=product)
+    import jax.numpy as jnp
+    tr.params = {k: jnp.asarray(v) for k, v in params.items()}
+    if "preprocess_mean" in meta:
+        tr.mean = json.loads(meta["preprocess_mean"])
+        tr.std = json.loads(meta["preprocess_std"])
+    return tr.logits(x, {k: tuple(jnp.asarray(t) for t in v) for k, v in stats.items()})
+
+
 def emulator_check(model, mult_name, trainer, stats, x):
     """(identical logits, identical predictions, images) of the JAX forward against the ONNX
     executor (cnn.executor.Session) on images x."""

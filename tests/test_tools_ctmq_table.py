@@ -45,3 +45,15 @@ def test_pair_must_name_rows(capsys):
         main([MODEL, f"bf16:x={MODEL}", "--pair", "x,y"])
     assert e.value.code == 2
     assert "--pair needs two row labels" in capsys.readouterr().err
+
+
+def test_jax_engine_is_the_emulator(tmp_path, capsys):
+    """--engine jax: cnn.ctmq's forward gives the emulator's logits bit for bit (checked inside
+    on every image here) and the same table."""
+    pytest.importorskip("jax")
+    argv = [MODEL, f"mitch_bf16_w2_trunc:w2={MODEL}", "--limit", "30"]
+    emu = main(argv)["w2"]
+    jax_ = main(argv + ["--engine", "jax", "--check", "30", "--cache", str(tmp_path)])["w2"]
+    np.testing.assert_array_equal(jax_.view(np.uint32), emu.view(np.uint32))
+    assert "equal to the emulator's bit for bit on the first 30 images" in capsys.readouterr().out
+    assert len(list(tmp_path.glob("*_jax.npy"))) == 1

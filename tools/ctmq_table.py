@@ -7,7 +7,9 @@ rows (e.g. fine-tuned once vs CTMQ on the same images).
         [--pair LABEL_A,LABEL_B ...] [--cache DIR]
 
 MULT:LABEL=MODEL runs MODEL with multiplier MULT; LABEL names the row (e.g. "no retraining" with
-the FP32 model itself). ``--pair A,B``: exact McNemar of row A against row B (b = images right
+the FP32 model itself). ``--engine jax`` runs the rows by cnn.ctmq's JAX forward instead
+(several times faster), checked bit for bit against the emulator on the first ``--check``
+images of each row. ``--pair A,B``: exact McNemar of row A against row B (b = images right
 only with A, c = right only with B). ``--cache DIR`` keeps each row's logits in
 DIR/<model sha256>_<mult>_<N>.npy, so a rerun with more pairs computes nothing again. Prints a
 Markdown table (training CPU seconds and SGD steps from the model's metadata).
@@ -23,16 +25,30 @@ import numpy as np
 from cnn import data, executor, onnx_export, stats
 
 
-def row_logits(path, mult, x, cache):
-    """The executor's logits of model ``path`` with ``mult`` on images x (cached)."""
+def emulator_logits(path, mult, x):
+    model = executor.load_model(path)
+    return executor.Session(model, mult).predict(executor.preprocess(model, x))
+
+
+def row_logits(path, mult, x, cache, engine="emulator", ds=None, check=0):
+    """The logits of model ``path`` with ``mult`` on images x (cached): the executor's, or
+    (engine ``jax``) cnn.ctmq.model_logits's, which must equal the executor's bit for bit on
+    the first ``check`` images (else AssertionError)."""
     file = None
     if cache:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-        file = Path(cache) / f"{digest}_{mult}_{len(x)}.npy"
+        file = Path(cache) / f"{digest}_{mult}_{len(x)}{'_jax' if engine == 'jax' else ''}.npy"
         if file.is_file():
             return np.load(file)
-    model = executor.load_model(path)
-    logits = executor.Session(model, mult).predict(executor.preprocess(model, x))
+    if engine == "jax":
+        from cnn import ctmq
+        logits = ctmq.model_logits(path, mult, ds, x)
+        ref = emulator_logits(path, mult, x[:check])
+        if not np.array_equal(ref.view(np.uint32), logits[:check].view(np.uint32)):
+            raise AssertionError(f"{path} with {mult}: the JAX logits differ from the "
+                                 f"emulator's on the first {check} images")
+    else:
+        logits = emulator_logits(path, mult, x)
     if file:
         file.parent.mkdir(parents=True, exist_ok=True)
         np.save(file, logits)
@@ -53,6 +69,10 @@ def main(argv=None):
     p.add_argument("--limit", type=int)
     p.add_argument("--pair", action="append", default=[], metavar="LABEL_A,LABEL_B")
     p.add_argument("--cache", metavar="DIR")
+    p.add_argument("--engine", choices=("emulator", "jax"), default="emulator",
+                   help="jax: cnn.ctmq's forward (mitch_bf16 / bf16 / fp32 rows), checked bit for "
+                        "bit against the emulator on the first --check images of every row")
+    p.add_argument("--check", type=int, default=100)
     args = p.parse_args(argv)
     rows = []
     for row in args.rows:
@@ -76,7 +96,8 @@ def main(argv=None):
           f"[{100 * r['top1_ci'][0]:.1f}, {100 * r['top1_ci'][1]:.1f}] | - | - | - |")
     out = {}
     for mult, label, path in rows:
-        logits = out[label] = row_logits(path, mult, x, args.cache)
+        logits = out[label] = row_logits(path, mult, x, args.cache, args.engine, ds,
+                                         min(args.check, len(x)))
         r = stats.compare(logits, ref, y)
         meta = onnx_export.metadata(executor.load_model(path))
         sched = json.loads(meta["ctmq"]) if "ctmq" in meta else None
@@ -89,8 +110,11 @@ def main(argv=None):
         print(f"| {label}{note} | {mult} | {100 * r['top1']:.1f} [{100 * r['top1_ci'][0]:.1f}, "
               f"{100 * r['top1_ci'][1]:.1f}] | {r['mcnemar_p']:.3g} ({r['discordant'][0]}, "
               f"{r['discordant'][1]}) | {steps} | {cpu} |", flush=True)
-    print(f"\n{len(y)} test images of {ds.name}; b = right only with the row, c = right only in "
-          f"FP32.")
+    how = (f"the JAX forward (cnn.ctmq), its logits equal to the emulator's bit for bit on the "
+           f"first {min(args.check, len(x))} images of every row" if args.engine == "jax"
+           else "the emulator (cnn.executor.Session, as approxmac accuracy)")
+    print(f"\n{len(y)} test images of {ds.name}, rows run by {how}; b = right only with the row, "
+          f"c = right only in FP32.")
     for a, b_label in pairs:
         b, c, pv = paired(out[a], out[b_label], y)
         print(f"Paired McNemar, {a} vs {b_label}: right only with {a}: {b}, only with "
