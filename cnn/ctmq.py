@@ -6,16 +6,20 @@ r"""Approximation-aware training with golden products: multiple cyclic training 
 
 Forward pass (``Product``). Every conv and FC product of the network is the golden multiplier's,
 summed exactly and rounded once to fp32, as the ONNX executor (cnn.executor, cnn.gemm) computes
-it -- the trained model's logits are the emulator's, bit for bit (tested on a batch):
+it -- the trained model's logits are the emulator's, bit for bit on the small CNN (tested on a
+batch); on ResNet-20 1 of 50 test images differed (max 0.0039, same predictions; see "sum"):
 
 * operands: fp32 -> bf16, round to nearest even (the bit pattern u of cnn.mults.to_bf16, here
   u = (x + 0x7FFF + lsb) >> 16 on the fp32 bits);
 * products: the class decomposition of cnn.mults, mul(a, b) = scale(a) scale(b) T[cls(a),
   cls(b)], with T = Mult.table() (golden products of the class representatives) and the
   scale / class fields of cnn.gemm.code_format -- the tables the emulator uses; no second
-  implementation of the multiplier. Y[m, c] = sum_i (sa [ca == i]) @ Bt_i with
-  Bt_i[k, c] = sb[k, c] T[i, cb[k, c]]: one float64 matmul per class (2^(w-1) classes), so the
-  memory is that of one (M, K) operand matrix, not of an (M, K, classes, C) gather;
+  implementation of the multiplier. The class is moved into the channels: input channel
+  (c, i) of the expanded map holds scale(x_c) where cls(x_c) = i, else 0, and the expanded
+  weight (c, i) -> o holds scale(b) T[i, cls(b)]; one float64 convolution (or matmul) of the
+  expanded tensors, C 2^(w-1) input channels, sums exactly the golden terms. (One convolution
+  instead of one im2col matmul per class: 3x less CPU on ResNet-20's 28 x 28 x 16 layers,
+  measured in STATUS.md; the im2col rows are never formed);
 * sum: float64 (``jax_enable_x64``), then R: |s| < 2^-126 -> +0, else fp32 nearest even
   (cnn.exactsum). Every term is exact in float64 (at most 8 significant bits times powers of
   two); the float64 sum equals the exact sum when a row's terms fit a 52-bit window, else it
@@ -44,7 +48,10 @@ stepped down, here Mitch-w's w):
 Every phase is SGD (Nesterov) with a fresh optimizer and a cosine decay from ``--lr`` to
 ``--lr`` / 1000, batch norm with batch statistics, the trainer's augmentation. ``--start-w`` =
 target w and ``--cycles 0`` is plain fine-tuning at the target w (``epochs`` epochs): the
-baseline. Only ``mitch_bf16`` multipliers (both variants) and group-1 convs (smallcnn,
+baseline. ``--steps`` / ``--fp32-steps`` give a phase's length in SGD steps instead (equal
+budgets); ``--steps 0 --cycles 0`` only re-estimates the BN statistics with the target-w
+products (no SGD step). The model records the SGD steps taken (``sgd_steps``) and the training
+CPU time. Only ``mitch_bf16`` multipliers (both variants) and group-1 convs (smallcnn,
 resnet20) are supported; integer Mitch-w (N-bit steps) is not built yet.
 """
 
@@ -104,18 +111,24 @@ class Product:
             u = (u + jnp.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16      # bf16, nearest even
             return ((u & lo_mask) >> cls_shift).astype(jnp.int32), scales[u >> hi]
 
-        def approx(a, b):
+        def expand(a):
+            # (..., C) -> (..., C classes) float64: channel c classes + i holds scale(a[c])
+            # where cls(a[c]) == i, else 0
             ca, sa = split(a)
+            one_hot = jnp.where(ca[..., None] == jnp.arange(classes), sa[..., None], 0.0)
+            return one_hot.reshape(*a.shape[:-1], a.shape[-1] * classes)
+
+        def expand_weights(b):
+            # (..., C, O) -> (..., C classes, O): row c classes + i holds scale(b) T[i, cls(b)]
             cb, sb = split(b)
-            bt = table[:, cb] * sb[None]                             # (classes, K, C)
+            bt = jnp.moveaxis(table[:, cb] * sb[None], 0, -2)         # (..., C, classes, O)
+            return bt.reshape(*b.shape[:-2], b.shape[-2] * classes, b.shape[-1])
 
-            def one_class(y, xs):
-                i, bti = xs
-                return y + jnp.where(ca == i, sa, 0.0) @ bti, None
-
-            y, _ = jax.lax.scan(one_class, jnp.zeros((a.shape[0], b.shape[1]), jnp.float64),
-                                (jnp.arange(classes), bt))
+        def to_fp32(y):
             return jnp.where(jnp.abs(y) < MIN_NORMAL, jnp.float32(0), y.astype(jnp.float32))
+
+        def approx(a, b):
+            return to_fp32(expand(a) @ expand_weights(b))
 
         @jax.custom_vjp
         def matmul(a, b):
@@ -137,16 +150,9 @@ class Product:
                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
         def approx_conv(x, w, stride, pad):
-            n, h, wd, c = x.shape
-            k, o = w.shape[0], w.shape[3]
-            ho, wo = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
-            xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-            # window column order (i, j, c), the order of HWIO weights reshaped to (k k C, O)
-            cols = jnp.stack([xp[:, i:i + stride * (ho - 1) + 1:stride,
-                                 j:j + stride * (wo - 1) + 1:stride] for i in range(k)
-                              for j in range(k)], axis=3)
-            y = approx(cols.reshape(n * ho * wo, k * k * c), w.reshape(k * k * c, o))
-            return y.reshape(n, ho, wo, o)
+            return to_fp32(jax.lax.conv_general_dilated(
+                expand(x), expand_weights(w), (stride, stride), [(pad, pad), (pad, pad)],
+                dimension_numbers=("NHWC", "HWIO", "NHWC")))
 
         def conv_fwd(x, w, stride, pad):
             return approx_conv(x, w, stride, pad), (x, w)
@@ -205,6 +211,31 @@ def load_start(path, net):
     return params, stats
 
 
+def model_logits(path, mult_name, ds, x):
+    """Logits of images x (N, C, H, W) in [0, 1] of an exported cnn.nets model (.onnx) whose
+    conv / FC products are ``mult_name``'s (a mitch_bf16 or bf16 unit; ``fp32``: float32
+    products), by the JAX forward in inference form (the model's BN statistics) -- the
+    emulator's logits up to the rare float64 rounding of the module docstring
+    (``emulator_check``)."""
+    import json
+    from . import train
+    enable_x64()
+    model = executor.load_model(path)
+    meta = onnx_export.metadata(model)
+    if "architecture" not in meta:
+        raise ParameterError(f"{path} has no 'architecture' metadata (not a cnn.nets model)")
+    net = nets.build(meta["architecture"], ds.image_shape)
+    params, stats = load_start(path, net)
+    product = None if mult_name == "fp32" else Product(parse_mult(mult_name))
+    tr = train.Trainer(meta["architecture"], ds, 1, 0, product=product)
+    import jax.numpy as jnp
+    tr.params = {k: jnp.asarray(v) for k, v in params.items()}
+    if "preprocess_mean" in meta:
+        tr.mean = json.loads(meta["preprocess_mean"])
+        tr.std = json.loads(meta["preprocess_std"])
+    return tr.logits(x, {k: tuple(jnp.asarray(t) for t in v) for k, v in stats.items()})
+
+
 def emulator_check(model, mult_name, trainer, stats, x):
     """(identical logits, identical predictions, images) of the JAX forward against the ONNX
     executor (cnn.executor.Session) on images x."""
@@ -223,6 +254,15 @@ def run(args, log=print):
     mults = family(args.mult, args.start_w)
     if args.cycles < 0 or args.fp32_epochs <= 0 and args.cycles > 0:
         raise ParameterError("--cycles must be >= 0 and --fp32-epochs > 0")
+    for name in ("steps", "fp32_steps", "eval_images"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            raise ParameterError(f"--{name.replace('_', '-')} must be >= 0; got {v}")
+    if args.steps == 0 and (args.cycles or len(mults) > 1):
+        raise ParameterError("--steps 0 (BN statistics only) needs --cycles 0 and --start-w = "
+                             "the target w")
+    if args.fp32_steps == 0 and args.cycles:
+        raise ParameterError("--fp32-steps must be > 0 with --cycles > 0")
     src = args.continue_from or args.start_from
     if not src:
         raise ParameterError("--ctmq needs the FP32 model: --from MODEL.onnx or "
@@ -237,6 +277,11 @@ def run(args, log=print):
     if out.suffix != ".onnx":
         raise ParameterError(f"-o must name an .onnx file; got {out}")
     net = nets.build(arch, ds.image_shape)
+    spe = max(1, len(ds.x_train) // args.batch)
+    # steps -> the Trainer's epochs (it takes round(epochs * steps per epoch) steps)
+    epochs = args.epochs if args.steps is None else args.steps / spe
+    fp32_epochs = args.fp32_epochs if args.fp32_steps is None else args.fp32_steps / spe
+    x_eval, y_eval = ds.x_test[:args.eval_images], ds.y_test[:args.eval_images]
     if any(op.kind == "conv" and op.group > 1 for op in net.ops):
         raise ParameterError(f"--ctmq supports group-1 convolutions (smallcnn, resnet20); "
                              f"{arch} has grouped ones")
@@ -258,25 +303,31 @@ def run(args, log=print):
         tr.opt_state = tr.opt.init(tr.params)
         tr.epoch = 0
         loss = float("nan")
-        while not tr.done:
+        while not tr.done and epochs_of[id(tr)] > 0:
             loss = tr.train_epoch()
+        done[tr.product is None] += tr.step
         return jax.device_get(tr.params), jax.device_get(tr.stats), loss
 
     c0, t0 = time.process_time(), time.time()
-    accurate = trainer(None, args.fp32_epochs) if args.cycles else None
+    done = [0, 0]                     # SGD steps taken: [Mitch-w, FP32]
+    epochs_of = {}
+    accurate = trainer(None, fp32_epochs) if args.cycles else None
+    epochs_of[id(accurate)] = fp32_epochs
     steps = []
     for mult in mults:
-        tr = trainer(Product(mult), args.epochs)
+        tr = trainer(Product(mult), epochs)
+        epochs_of[id(tr)] = epochs
         for c in range(args.cycles):
             params, stats, loss = phase(tr, params, stats)
             log(f"w={mult.w} cycle {c + 1}: {mult.name} loss {loss:.4f}")
             params, stats, loss = phase(accurate, params, stats)
             log(f"w={mult.w} cycle {c + 1}: FP32 loss {loss:.4f}")
         params, stats, loss = phase(tr, params, stats)
-        acc = train.accuracy(tr.logits(ds.x_test, stats), ds.y_test)
-        steps.append({"w": mult.w, "loss": round(loss, 4), "test_acc_running_bn": acc})
-        log(f"w={mult.w}: {mult.name} loss {loss:.4f}, test top-1 (JAX, running BN) {acc:.4f}, "
-            f"{time.process_time() - c0:.0f} s CPU", flush=True)
+        acc = train.accuracy(tr.logits(x_eval, stats), y_eval) if len(x_eval) else None
+        steps.append({"w": mult.w, "loss": round(loss, 4), "test_acc_running_bn": acc,
+                      "test_images": len(x_eval)})
+        log(f"w={mult.w}: {mult.name} loss {loss:.4f}, top-1 on {len(x_eval)} test images (JAX, "
+            f"running BN) {acc}, {time.process_time() - c0:.0f} s CPU", flush=True)
     n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
     pop, change = tr.population_stats(args.bn_passes, images=n_bn)
     cpu, wall = time.process_time() - c0, time.time() - t0
@@ -284,7 +335,8 @@ def run(args, log=print):
     meta = {"training_command": command, "start_model": str(src),
             "approx_mult": mults[-1].name,
             "ctmq": {"start_w": mults[0].w, "target_w": mults[-1].w, "cycles": args.cycles,
-                     "epochs_per_phase": args.epochs, "fp32_epochs": args.fp32_epochs,
+                     "epochs_per_phase": epochs, "fp32_epochs": fp32_epochs,
+                     "sgd_steps": {"mitch": done[0], "fp32": done[1]},
                      "lr": args.lr, "batch": args.batch, "steps": steps},
             "train_cpu_seconds": round(cpu, 1), "train_wall_seconds": round(wall, 1),
             "bn_statistics": f"population over {n_bn} train images with {mults[-1].name} "
@@ -298,11 +350,14 @@ def run(args, log=print):
     same, same_pred, n = emulator_check(model, mults[-1].name, tr, pop, x)
     meta["jax_vs_emulator"] = (f"{n} test images: logits {'bit-identical' if same else 'DIFFER'}"
                                f", predictions {'identical' if same_pred else 'DIFFER'}")
-    acc = train.accuracy(tr.logits(ds.x_test, pop), ds.y_test)
-    meta[f"{mults[-1].name}_test_accuracy"] = acc
+    acc = None
+    if len(x_eval):
+        acc = train.accuracy(tr.logits(x_eval, pop), y_eval)
+        meta[f"{mults[-1].name}_test_accuracy"] = acc
+        meta[f"{mults[-1].name}_test_images"] = len(x_eval)
     model = tr.to_onnx(pop, meta)
     onnx_export.save(model, out)
-    log(f"wrote {out}: {mults[-1].name} test top-1 {acc:.4f} (JAX = emulator: "
+    log(f"wrote {out}: {mults[-1].name} top-1 on {len(x_eval)} test images {acc} (JAX = emulator: "
         f"{meta['jax_vs_emulator']}), FP32 top-1 {meta['fp32_test_accuracy']:.4f}; "
         f"{cpu:.0f} s CPU, {wall:.0f} s wall", flush=True)
     if not same_pred:

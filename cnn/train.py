@@ -565,6 +565,12 @@ def main(argv=None):
     g.add_argument("--cycles", type=int, default=1, help="accurate-model cycles per step")
     g.add_argument("--fp32-epochs", type=float, default=0.5,
                    help="epochs of each accurate-model phase")
+    g.add_argument("--steps", type=int, help="SGD steps of each Mitch-w phase (instead of "
+                   "--epochs; 0 with --cycles 0: BN statistics re-estimated only)")
+    g.add_argument("--fp32-steps", type=int, help="SGD steps of each accurate-model phase "
+                   "(instead of --fp32-epochs)")
+    g.add_argument("--eval-images", type=int, help="test images of the per-step top-1 in the "
+                   "log (default all)")
     p.add_argument("--command", help=argparse.SUPPRESS)
     p.add_argument("--prior-times", type=lambda v: tuple(float(t) for t in v.split(",")),
                    help=argparse.SUPPRESS)

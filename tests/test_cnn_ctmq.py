@@ -2,6 +2,8 @@
 training steps, on real images), the straight-through gradient is the exact product's, the
 NumPy-order average pool, the CTMQ command end to end on a tiny set, and its bad input."""
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -115,11 +117,15 @@ def test_ctmq_command_end_to_end(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(data, "load", lambda name: tiny)
     out = tmp_path / "w2.onnx"
     train.main(["--ctmq", "--from", str(src), "--mult", "mitch_bf16_w2_trunc", "--start-w", "2",
-                "--cycles", "1", "--epochs", "1", "--fp32-epochs", "1", "--batch", "32",
-                "--bn-passes", "1", "-o", str(out)])
+                "--cycles", "1", "--steps", "2", "--fp32-steps", "1", "--batch", "32",
+                "--bn-passes", "1", "--eval-images", "8", "-o", str(out)])
     model = executor.load_model(out)
     meta = {p.key: p.value for p in model.metadata_props}
-    assert '"start_w": 2' in meta["ctmq"] and '"cycles": 1' in meta["ctmq"]
+    sched = json.loads(meta["ctmq"])
+    assert sched["start_w"] == 2 and sched["cycles"] == 1
+    # one cycle: 2 Mitch-w steps, 1 FP32 step, then the closing 2 Mitch-w steps
+    assert sched["sgd_steps"] == {"mitch": 4, "fp32": 1}
+    assert sched["steps"][0]["test_images"] == 8
     assert meta["jax_vs_emulator"].endswith("bit-identical, predictions identical")
     w0 = onnx.numpy_helper.to_array(
         next(t for t in onnx.load(str(src)).graph.initializer if t.name == "conv1.weight"))
@@ -127,6 +133,30 @@ def test_ctmq_command_end_to_end(tiny, tmp_path, monkeypatch):
         next(t for t in model.graph.initializer if t.name == "conv1.weight"))
     assert w0.shape == w1.shape == net.param_shapes["conv1.weight"]
     assert not np.array_equal(w0, w1)
+
+
+def test_zero_steps_re_estimates_bn_only(tiny, tmp_path, monkeypatch):
+    """--steps 0 --cycles 0: no SGD step (the weights are the start model's), the BN statistics
+    are the target-w network's."""
+    tr = train.Trainer("smallcnn", tiny, epochs=1, seed=1, batch=32)
+    tr.train_epoch()
+    stats, _ = tr.population_stats(passes=1, batch=32)
+    src = tmp_path / "fp32.onnx"
+    onnx.save(tr.to_onnx(stats, {"fp32_test_accuracy": 0.5, "training_command": "t"}), src)
+    monkeypatch.setattr(data, "load", lambda name: tiny)
+    out = tmp_path / "bn.onnx"
+    train.main(["--ctmq", "--from", str(src), "--mult", "mitch_bf16_w2_trunc", "--start-w", "2",
+                "--cycles", "0", "--steps", "0", "--batch", "32", "--bn-passes", "1",
+                "--eval-images", "0", "-o", str(out)])
+    init = {m: {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(f)).graph.initializer}
+            for m, f in (("src", src), ("out", out))}
+    meta = {p.key: p.value for p in executor.load_model(out).metadata_props}
+    assert json.loads(meta["ctmq"])["sgd_steps"] == {"mitch": 0, "fp32": 0}
+    for k, v in init["src"].items():
+        if k.endswith(".mean") or k.endswith(".var"):
+            assert not np.array_equal(v, init["out"][k]), k
+        else:
+            np.testing.assert_array_equal(v, init["out"][k])
 
 
 def test_family():
@@ -141,6 +171,9 @@ def test_family():
     (["--mult", "mitch_int8_w4_trunc_exact"], "mitch_bf16"),
     (["--mult", "mitch_bf16_w4_trunc", "--start-w", "3"], "start-w must be in 4..8"),
     (["--mult", "mitch_bf16_w4_trunc", "--start-w", "9"], "start-w must be in 4..8"),
+    (["--mult", "mitch_bf16_w4_trunc", "--start-w", "5", "--cycles", "0", "--steps", "0"],
+     "--steps 0 (BN statistics only) needs"),
+    (["--mult", "mitch_bf16_w4_trunc", "--start-w", "4", "--steps", "-1"], "--steps must be >= 0"),
 ])
 def test_bad_input_exits_2(argv, match, capsys, tmp_path):
     out = tmp_path / "x.onnx"
