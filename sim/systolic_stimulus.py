@@ -9,8 +9,9 @@ R-1-m of a finished tile is expected on ``c`` after the rising edge t_last + R +
 (visible in cycle t_last + R + C + m; one cycle later per PE register stage), m = 0 .. R-1, unless a reset reaches the array first;
 expected values come from golden.systolic.matmul. Cycle 0 always resets the array.
 
-With ``cv=True`` (the array's control variate) ``("kappa", values)`` drives ``kappa`` with
-``kappa_load`` high in the next cycle the schedule emits (an idle cycle or a tile's step);
+With ``cv=True`` (the array's control variate) ``("kappa", values, d)`` drives ``kappa`` with
+``kappa_load`` high in the d-th cycle the schedule emits after the event (d = 0 if left out:
+the next one, an idle cycle or a tile's step);
 every row comes one cycle later and is expected from golden.systolic.matmul_cv with the kappa
 loaded before the cycle the row is corrected in (edge - 1: a load in cycle t reaches the rows
 corrected from cycle t + 1 on; rst keeps kappa, and it starts at 0).
@@ -63,12 +64,10 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
     tiles = []                                   # (t_last, A, B)
     zero_a, zero_b = np.zeros(rows, np.int64), np.zeros(cols, np.int64)
     spacing = rows + cols - 1
-    pending, loads = [], set()                   # a kappa to load next cycle; load cycles
+    pending = {}                                 # cycle -> kappa to load then
 
     def emit(ai, bj, v, l, r):
-        if pending:
-            loads.add(len(a))
-        kappa.append(pending.pop() if pending else np.zeros(cols, np.int64))
+        kappa.append(pending.get(len(a), np.zeros(cols, np.int64)))
         a.append(ai); b.append(bj); valid.append(v); last.append(l); rst.append(r)
 
     # Cycle 0 resets the array, as a user would after power-up; it also keeps the first operands
@@ -96,14 +95,16 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
             emit(zero_a, zero_b, 0, 0, 1)
             previous_last = len(a) - 1 - spacing
         elif kind == "kappa" and cv:
-            pending[:] = [np.asarray(event[1], np.int64)]
+            pending[len(a) + (event[2] if len(event) > 2 else 0)] = np.asarray(event[1], np.int64)
         else:
             raise ValueError(f"unknown schedule event {kind!r}")
     for _ in range(2 * rows + cols + late):      # the last tile drains
         emit(zero_a, zero_b, 0, 0, 0)
 
     resets = [t for t, r in enumerate(rst) if r]
-    load_cycles = sorted(loads)
+    if max(pending, default=-1) >= len(a):
+        raise ValueError("a kappa load falls after the schedule's end")
+    load_cycles = sorted(pending)
     expected = []
     for t_last, A, B in tiles:
         if cv:
@@ -130,7 +131,7 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
               "last": np.array(last), "rst": np.array(rst)}
     if cv:
         inputs["kappa"] = np.array(kappa)
-        inputs["kappa_load"] = np.array([int(t in loads) for t in range(len(a))])
+        inputs["kappa_load"] = np.array([int(t in pending) for t in range(len(a))])
     out_cycle = np.array([e for e, _ in expected], dtype=np.int64)
     out_c = np.array([c for _, c in expected], dtype=np.int64).reshape(len(expected), cols)
     return inputs, out_cycle, out_c
