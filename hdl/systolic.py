@@ -42,6 +42,41 @@ Cycle diagram (R = C = 2: latency 4, spacing 3; tiles of K = 3 back to back)::
     c_valid                                 1    1         1    1
     c                                       C[1] C[0]      C'[1] C'[0]      (C[r]: row r)
 
+Control variate (``cv=True``; issue #12, golden.control_variate, golden.systolic.matmul_cv)::
+
+    c[r, j] = correct(C[r, j], S_r, kappa_j),   S_r = sum_k A[r, k] (the row's variate)
+
+    float PEs    correct = fp32_add(C, -bf16_mul(kappa, bf16(S))), S the fp32 running sum in
+                 k order (fp32_add from +0), bf16(S) nearest even; kappa bf16
+    integer PEs  correct = C + ((2^(F-1) - kappa S) >> F) mod 2^Wacc (= correct_int: round half
+                 up of C - kappa S / 2^F, F = KAPPA_FRAC_BITS = 16); S = sum mod 2^Ws,
+                 Ws = acc_width - N, exact while K <= 2^(acc_width - 2N); kappa a signed
+                 fixed-point integer of kappa_width bits (default N + F)
+
+Extra ports
+
+    kappa       in   Wk       a kappa value (bf16 pattern, Wk = 16; or kq, Wk = kappa_width)
+    kappa_col   in   max(1, ceil(log2 C))   the column it is for
+    kappa_load  in   1        write kappa into column kappa_col's register this cycle
+
+Hardware: row i has one variate accumulator next to PE (i, 0), driven by that PE's en, clr
+and operand (through the PE's extra register stages, so it finishes with the PE: same tile
+protocol, cleared by a tile's first step), an fp32 adder (float) or a Ws-bit adder (integer);
+it is captured (float: rounded to bf16) and shifted south with column 0's shadow registers.
+At the south edge each column has one correction unit (a bf16_mul and an fp32_add, or a
+Wk x Ws multiplier and an adder) between the last shadow row and an output register: each
+output is corrected once, as it leaves; the PEs are unchanged. Latency one cycle more
+(``latency()`` = R + C + PE latency); the spacing rule is unchanged.
+
+kappa protocol: the C kappa registers are written one column per cycle; a write in cycle t is
+seen by every row that appears on ``c`` from cycle t + 2 on (a row on c in cycle X was corrected
+in cycle X - 1 with the registers' values then). rst does not clear them (they start at 0 and
+keep their values through reset, a configuration). A tile whose last step is in cycle T has its
+rows on c in cycles T + L .. T + L + R - 1 (L = ``latency()``): for one kappa per tile, write
+it before cycle T + L - 1 and not in cycles T + L - 1 .. T + L + R - 3. Between back-to-back
+tiles (last steps R + C - 1 apart) that leaves exactly C free cycles, one per column: the
+kappa of every tile can be reloaded without a stall (tests/test_systolic_cv.py).
+
 Control: the per-PE enable, clear, capture and shift signals each drive a whole accumulator or
 shadow register, so every PE has its own copy, registered next to it; the copies are marked
 ``approxmac_replica`` (synth/synth.ys keeps Yosys from merging them back into one flip-flop per
@@ -144,7 +179,8 @@ class SystolicArray(wiring.Component):
             "c_valid": Out(1),
         }
         if cv:
-            ports["kappa"] = In(data.ArrayLayout(self.kappa_width, cols))
+            ports["kappa"] = In(self.kappa_width)
+            ports["kappa_col"] = In(max(1, (cols - 1).bit_length()))
             ports["kappa_load"] = In(1)
         super().__init__(ports)
 
@@ -255,8 +291,9 @@ class SystolicArray(wiring.Component):
             return m
         # cv: the south edge corrects each leaving row once, into one output register.
         kappa = [Signal(self.kappa_width, name=f"kappa_{j}", reset_less=True) for j in range(cols)]
-        with m.If(self.kappa_load):
-            m.d.sync += [kappa[j].eq(self.kappa[j]) for j in range(cols)]
+        for j in range(cols):
+            with m.If(self.kappa_load & (self.kappa_col == j)):
+                m.d.sync += kappa[j].eq(self.kappa)
         c_valid_early = Signal(name="c_valid_uncorrected")
         m.d.sync += [c_valid_early.eq(row_valid), self.c_valid.eq(c_valid_early)]
         for j in range(cols):

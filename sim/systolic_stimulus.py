@@ -9,12 +9,12 @@ R-1-m of a finished tile is expected on ``c`` after the rising edge t_last + R +
 (visible in cycle t_last + R + C + m; one cycle later per PE register stage), m = 0 .. R-1, unless a reset reaches the array first;
 expected values come from golden.systolic.matmul. Cycle 0 always resets the array.
 
-With ``cv=True`` (the array's control variate) ``("kappa", values, d)`` drives ``kappa`` with
-``kappa_load`` high in the d-th cycle the schedule emits after the event (d = 0 if left out:
-the next one, an idle cycle or a tile's step);
-every row comes one cycle later and is expected from golden.systolic.matmul_cv with the kappa
-loaded before the cycle the row is corrected in (edge - 1: a load in cycle t reaches the rows
-corrected from cycle t + 1 on; rst keeps kappa, and it starts at 0).
+With ``cv=True`` (the array's control variate) ``("kappa", values, d)`` writes the C values
+through ``kappa`` / ``kappa_col`` / ``kappa_load``, column j in the (d + j)-th cycle the schedule
+emits after the event (d = 0 if left out: from the next one, idle cycles or a tile's steps);
+every row comes one cycle later and is expected from golden.systolic.matmul_cv with each
+column's kappa as last written before the row's edge (a write in cycle t reaches the rows
+captured on c at edges after t; rst keeps kappa, and it starts at 0).
 """
 
 import numpy as np
@@ -64,10 +64,10 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
     tiles = []                                   # (t_last, A, B)
     zero_a, zero_b = np.zeros(rows, np.int64), np.zeros(cols, np.int64)
     spacing = rows + cols - 1
-    pending = {}                                 # cycle -> kappa to load then
+    pending = {}                                 # cycle -> (column, kappa) written then
 
     def emit(ai, bj, v, l, r):
-        kappa.append(pending.get(len(a), np.zeros(cols, np.int64)))
+        kappa.append(pending.get(len(a), (0, 0)))
         a.append(ai); b.append(bj); valid.append(v); last.append(l); rst.append(r)
 
     # Cycle 0 resets the array, as a user would after power-up; it also keeps the first operands
@@ -95,7 +95,9 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
             emit(zero_a, zero_b, 0, 0, 1)
             previous_last = len(a) - 1 - spacing
         elif kind == "kappa" and cv:
-            pending[len(a) + (event[2] if len(event) > 2 else 0)] = np.asarray(event[1], np.int64)
+            start = len(a) + (event[2] if len(event) > 2 else 0)
+            for j, v in enumerate(np.asarray(event[1], np.int64)):
+                pending[start + j] = (j, int(v))
         else:
             raise ValueError(f"unknown schedule event {kind!r}")
     for _ in range(2 * rows + cols + late):      # the last tile drains
@@ -104,7 +106,12 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
     resets = [t for t, r in enumerate(rst) if r]
     if max(pending, default=-1) >= len(a):
         raise ValueError("a kappa load falls after the schedule's end")
-    load_cycles = sorted(pending)
+    # each column's kappa after each edge (the value a row captured at edge e used: after e - 1)
+    held = np.zeros((len(a) + 1, cols), np.int64)
+    for t in range(len(a)):
+        held[t + 1] = held[t]
+        if t in pending:
+            held[t + 1, pending[t][0]] = pending[t][1]
     expected = []
     for t_last, A, B in tiles:
         if cv:
@@ -117,9 +124,8 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
             if any(t_last < tr <= edge for tr in resets):
                 continue
             if cv:
-                # the kappa of the last load edge before the correction cycle (edge)
-                before = [t for t in load_cycles if t < edge]
-                k = kappa[before[-1]] if before else np.zeros(cols, np.int64)
+                # the kappa written at edges before the row's edge
+                k = held[edge]
                 key = tuple(int(v) for v in k)
                 if key not in per_row:
                     per_row[key] = matmul_cv(A, B, np.asarray(k, dtype=kappa_dtype(pe)), pe=pe,
@@ -130,7 +136,8 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
     inputs = {"a": np.array(a), "b": np.array(b), "valid": np.array(valid),
               "last": np.array(last), "rst": np.array(rst)}
     if cv:
-        inputs["kappa"] = np.array(kappa)
+        inputs["kappa"] = np.array([v for _, v in kappa], dtype=np.int64)
+        inputs["kappa_col"] = np.array([j for j, _ in kappa], dtype=np.int64)
         inputs["kappa_load"] = np.array([int(t in pending) for t in range(len(a))])
     out_cycle = np.array([e for e, _ in expected], dtype=np.int64)
     out_c = np.array([c for _, c in expected], dtype=np.int64).reshape(len(expected), cols)

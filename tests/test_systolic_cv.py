@@ -114,11 +114,12 @@ def test_bad_parameters():
 
 def test_ports_and_latency():
     unit = SystolicArray(rows=3, cols=2, pe="mitch_mac", cv=True, **MITCH16)
-    assert len(unit.kappa.as_value()) == 2 * (16 + F) and len(unit.kappa_load) == 1
+    assert len(unit.kappa) == 16 + F and len(unit.kappa_col) == 1 and len(unit.kappa_load) == 1
     assert unit.latency() == 3 + 2 + 1 and unit.name.endswith("_cv")
     assert SystolicArray(rows=3, cols=2, pe="mitch_mac", cv=True, kappa_width=24,
                          **MITCH16).name.endswith("_cv_k24")
-    assert len(SystolicArray(rows=1, cols=3, pe="bf16_mac", cv=True).kappa.as_value()) == 3 * 16
+    wide = SystolicArray(rows=1, cols=5, pe="bf16_mac", cv=True)
+    assert len(wide.kappa) == 16 and len(wide.kappa_col) == 3
 
 
 @pytest.mark.parametrize("pe,params", [("mitch_bf16_mac", {"w": 3}),
@@ -165,7 +166,7 @@ def run_cv(pe, params, tiles, rows=4, cols=4, seed=0, tag=""):
     plain = stim.build([e for e in schedule if e[0] != "kappa"], rows=rows, cols=cols, pe=pe,
                        pe_params=params, cv=True)[2]
     assert (plain != c).any(axis=1).mean() > 0.5
-    assert inputs["kappa_load"].sum() >= 4
+    assert inputs["kappa_load"].sum() >= 4 * cols
     return len(cycle)
 
 
@@ -188,9 +189,9 @@ def test_cosim_cv_long(pe, params):
 
 
 def test_back_to_back_tiles_each_get_their_own_kappa():
-    """Tiles of K = R + C - 1 steps back to back, each tile's kappa loaded in the free cycles
-    between two tiles' corrections (2R + C - 2 cycles after the tile's first step: the cycle
-    of the previous tile's last correction): every tile's rows use the tile's own kappa."""
+    """Tiles of K = R + C - 1 steps back to back, each tile's C kappa values written in the C
+    free cycles between two tiles' corrections (from 2R + C - 2 cycles after the tile's first
+    step: the edge of the previous tile's last row): every tile's rows use its own kappa."""
     rows, cols, pe, params = 3, 2, "mitch_mac", MITCH16
     rng = np.random.default_rng(12)
     K = rows + cols - 1

@@ -2,7 +2,7 @@
 
 The .npz (written by the pytest side, sim/systolic_stimulus.py) holds per-cycle inputs
 ``in_a`` (T, R), ``in_b`` (T, C), ``in_valid``, ``in_last``, ``in_rst`` (T,) (with cv also
-``in_kappa`` (T, C) and ``in_kappa_load`` (T,)) and the expected
+``in_kappa``, ``in_kappa_col``, ``in_kappa_load`` (T,)) and the expected
 outputs ``out_cycle`` (rows,) -- the rising-edge index after which c_valid shows a row of a
 finished tile -- and ``out_c`` (rows, C) from golden.systolic.matmul (matmul_cv).
 
@@ -44,16 +44,17 @@ class ArrayDriver:
         self.valid, self.last, self.rst = (data[k].tolist() for k in ("in_valid", "in_last", "in_rst"))
         self.kappa = None
         if "in_kappa" in data:
-            wk = len(dut.kappa) // data["in_kappa"].shape[1]
-            self.kappa = [pack(row, wk) for row in data["in_kappa"].tolist()]
-            self.load = data["in_kappa_load"].tolist()
+            mask = (1 << len(dut.kappa)) - 1
+            self.kappa = [int(v) & mask for v in data["in_kappa"].tolist()]
+            self.col, self.load = data["in_kappa_col"].tolist(), data["in_kappa_load"].tolist()
 
     def drive(self, i):
         self.dut.a.value, self.dut.b.value = self.a[i], self.b[i]
         self.dut.valid.value, self.dut.last.value = self.valid[i], self.last[i]
         self.dut.rst.value = self.rst[i]
         if self.kappa is not None:
-            self.dut.kappa.value, self.dut.kappa_load.value = self.kappa[i], self.load[i]
+            self.dut.kappa.value, self.dut.kappa_col.value = self.kappa[i], self.col[i]
+            self.dut.kappa_load.value = self.load[i]
 
 
 class RowMonitor:
