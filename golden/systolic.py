@@ -9,10 +9,10 @@ so it is bit-exact with the array for float PEs too (fp32 addition is not associ
 
 import numpy as np
 
-from .control_variate import (KAPPA_FRAC_BITS, correct_float, correct_int, variate_float_sequential,
-                              variate_int)
-from .floats import BF16
-from .mac import MAC_UNITS, check_acc_width, dot
+from .control_variate import (KAPPA_FRAC_BITS, correct_float, correct_int, kappa_analytic,
+                              quantize_kappa, variate_float_sequential, variate_int)
+from .floats import BF16, bf16_to_float
+from .mac import MAC_UNITS, check_acc_width, dot, mac_spec
 from .mitchell import wrap_signed
 from .params import ParameterError, check_choice, check_int
 
@@ -101,3 +101,24 @@ def matmul_cv(A, B, kappa, *, pe, kappa_width=None, **pe_params):
     acc_width = check_acc_width(pe_params["n"], pe_params.get("acc_width"))
     corr = correct_int(np.zeros_like(C, dtype=np.int64), S, kappa.astype(np.int64))
     return wrap_signed(C.astype(np.int64) + corr, acc_width)
+
+
+def port_kappa(b, a_samples, *, pe, kappa_width=None, **pe_params):
+    """The kappa port values (bf16 patterns, or kq integers) of weights ``b`` (K, C) for the
+    activations ``a_samples`` (operands in the PE's format: bf16 patterns or integers):
+    golden.control_variate.kappa_analytic (weighting 'activation') with the PE's golden
+    product, made the port's constants by quantize_kappa (ParameterError where a kq does not
+    fit kappa_width bits)."""
+    kind, kw, _ = cv_widths(pe, kappa_width, **pe_params)
+    spec = mac_spec(pe, **pe_params)
+    if kind == "float":
+        product = lambda x, y: spec.mul(x, y).view(np.float32).astype(np.float64)  # noqa: E731
+        value = bf16_to_float
+    else:
+        product = lambda x, y: spec.value(spec.mul(x, y)).astype(np.float64)     # noqa: E731
+        value = None
+    kappa = kappa_analytic(product, np.asarray(b), np.asarray(a_samples), value=value)
+    kq = quantize_kappa(kappa, kind, width=None if kind == "float" else kw)
+    if kind == "float":
+        return (kq.view(np.uint32) >> 16).astype(np.uint16)
+    return kq
