@@ -207,3 +207,18 @@ def test_back_to_back_tiles_each_get_their_own_kappa():
     for t, ((_, A, B), k) in enumerate(zip(tiles, kappas)):
         want = matmul_cv(A, B, k, pe=pe, **params)[::-1]
         assert np.array_equal(c[t * rows:(t + 1) * rows], want)
+
+
+def test_cli_bad_cv_input_exits_2(tmp_path):
+    import subprocess
+    import sys
+    cli = [sys.executable, "-m", "approxmac.cli", "verilog", "systolic", "--rows", "2", "--cols", "2"]
+    for args, msg in ((["--pe", "mitch_mac", "--n", "8", "--w", "3", "--signed", "none", "--cv"],
+                       "signed='none' is not supported"),
+                      (["--pe", "int_mac", "--n", "8", "--kappa-width", "20"], "needs cv=True"),
+                      (["--pe", "int_mac", "--n", "8", "--cv", "--kappa-width", "50"],
+                       "kappa_width must be in 2..46")):
+        out = tmp_path / "bad"
+        bad = subprocess.run(cli + args + ["-o", str(out)], capture_output=True, text=True)
+        assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
+        assert not out.exists()
