@@ -20,8 +20,9 @@ the bf16 activation values (float units): golden.control_variate's variate_int /
 Where the correction sits: on the product's raw result, before anything else of the node --
 float units on the fp32 output (golden ``correct_float``: fp32_add(ytilde, -bf16_mul(kappa,
 bf16(S))), kappa a bf16 constant, as the systolic array's drain computes it; with a scale g
-(fp32) R(g ytilde - bf16_mul(kappa, bf16(S)))), integer units on the integer accumulator before dequantization (golden
-``correct_int``: fixed-point constants with ``KAPPA_FRAC_BITS`` fractional bits).
+(fp32) R(g ytilde - bf16_mul(kappa, bf16(S)))), integer units on the integer accumulator
+before dequantization (golden ``correct_int``: fixed-point constants with ``KAPPA_FRAC_BITS``
+fractional bits).
 
 Calibration (``Corrector.fit``): the network runs uncorrected on the calibration images (any
 batch size); at each product the corrector accumulates, per product (node name and weights),

@@ -235,10 +235,10 @@ def array_kappa(values, fmt, a, b):
         return None
     from golden.mitchell import wrap_signed
     from golden.systolic import port_kappa
-    pe_values = full_params(get_unit(values["pe"]), {k: v for k, v in values.items()
-                                                     if k in {"n", "w", "variant", "signed", "acc_width"}
-                                                     and v is not None})
-    arith = {k: v for k, v in pe_values.items() if v is not None and k not in ("pipeline", "gate_zero")}
+    given = {k: v for k, v in values.items()
+             if k in ("n", "w", "variant", "signed", "acc_width") and v is not None}
+    arith = {k: v for k, v in full_params(get_unit(values["pe"]), given).items()
+             if v is not None and k not in ("pipeline", "gate_zero")}
     ops = (lambda x: x.astype(np.uint16)) if fmt.kind == "bf16" else \
         (lambda x: wrap_signed(x.astype(np.int64), fmt.bits))
     return port_kappa(ops(b[:streams.DOT_LENGTH]), ops(a.reshape(-1)[:4096]), pe=values["pe"],
