@@ -222,3 +222,36 @@ def test_cli_bad_cv_input_exits_2(tmp_path):
         bad = subprocess.run(cli + args + ["-o", str(out)], capture_output=True, text=True)
         assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
         assert not out.exists()
+
+
+@pytest.mark.slow
+def test_gate_level_cv_array_computes_matmul_cv(tmp_path):
+    """The cost flow's netlist of a 2 x 2 cv array (kappa from the stream, written during
+    reset) shows the first tile's rows equal to golden matmul_cv."""
+    import json
+    from synth import gatesim, libraries
+    from synth.flow import synth_unit
+    from synth.netlist import read_netlist
+    pe = {"n": 4, "w": 2, "signed": "c1"}
+    params = {"rows": 2, "cols": 2, "pe": "mitch_mac", "cv": True, **pe}
+    record = synth_unit("systolic", params, stream="uniform", vectors=70, out_root=tmp_path)
+    out = tmp_path / "osu018" / record["module"]
+    assert record["module"] == "systolic_r2_c2_mitch_mac_n4_w2_trunc_c1_acc16_cv"
+    hexes = {p: np.array([int(x, 16) for x in (out / f"in_{p}.hex").read_text().split()])
+             for p in ("a", "b", "valid", "kappa", "kappa_col", "kappa_load")}
+    lead = int(np.argmax(hexes["valid"]))
+    assert lead == 2 and list(hexes["kappa_load"][:3]) == [1, 1, 0]
+    signed = lambda x, bits: np.where(x >= 1 << (bits - 1), x - (1 << bits), x)   # noqa: E731
+    kappa = signed(hexes["kappa"][:2], 20)
+    assert (kappa != 0).all()
+    A = np.stack([signed((hexes["a"][lead:lead + 64] >> (4 * i)) & 15, 4) for i in range(2)])
+    B = np.stack([signed((hexes["b"][lead:lead + 64] >> (4 * j)) & 15, 4) for j in range(2)], axis=1)
+    want = matmul_cv(A, B, kappa, pe="mitch_mac", **pe) & 0xFFFF
+    assert not np.array_equal(want, matmul(A, B, pe="mitch_mac", **pe) & 0xFFFF)
+    nl = read_netlist(out / "netlist.json", libraries.build(libraries.resolve("osu018")).library())
+    outputs = gatesim.read_outputs(out / "outputs.txt", nl)
+    shown = np.flatnonzero(outputs["c_valid"])
+    assert len(shown) == 2 and shown[1] == shown[0] + 1
+    rows = [int(outputs["c"][t]) for t in shown]
+    assert [[(c >> (16 * k)) & 0xFFFF for k in range(2)] for c in rows] == [list(want[1]), list(want[0])]
+    assert json.loads((out / "details.json").read_text())["ops_per_period"] == 4
