@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from golden import control_variate as cv
-from golden.floats import special_bf16_values
 from golden.params import ParameterError
 from golden.systolic import cv_widths, matmul, matmul_cv
 from hdl.export import write_verilog
