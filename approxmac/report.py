@@ -86,7 +86,12 @@ def unit_set(ws):
             "mitch_bf16_mac w=6"),
            ("int_mac", {"n": 16}, "", "int_mac n=16"),
            ("mitch_mac", {"n": 16, "w": 6, "variant": "trunc", "signed": "c1"},
-            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1")]])
+            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=6 signed=c1"),
+           # the control variate's cost (issue #12): the Mitch-w3 array with and without cv
+           ("mitch_mac", {"n": 16, "w": 3, "variant": "trunc", "signed": "c1"},
+            "systolic rows=4 cols=4 pe=int_mac n=16", "mitch_mac n=16 w=3 signed=c1"),
+           ("mitch_mac", {"n": 16, "w": 3, "variant": "trunc", "signed": "c1", "cv": True},
+            "systolic rows=4 cols=4 pe=mitch_mac n=16 w=3 signed=c1", "mitch_mac n=16 w=3 signed=c1")]])
 
 
 # PLAM against the exact posit units, per posit<n, es> format: multipliers and quire MACs.

@@ -18,9 +18,11 @@ S = sum_k A[m, k] per output row m: the exact integer sum (integer units), or R(
 the bf16 activation values (float units): golden.control_variate's variate_int / variate_float.
 
 Where the correction sits: on the product's raw result, before anything else of the node --
-float units on the fp32 output (golden ``correct_float``: R(g ytilde - kappa S), fp32
-constants), integer units on the integer accumulator before dequantization (golden
-``correct_int``: fixed-point constants with ``KAPPA_FRAC_BITS`` fractional bits).
+float units on the fp32 output (golden ``correct_float``: fp32_add(ytilde, -bf16_mul(kappa,
+bf16(S))), kappa a bf16 constant, as the systolic array's drain computes it; with a scale g
+(fp32) R(g ytilde - bf16_mul(kappa, bf16(S)))), integer units on the integer accumulator
+before dequantization (golden ``correct_int``: fixed-point constants with ``KAPPA_FRAC_BITS``
+fractional bits).
 
 Calibration (``Corrector.fit``): the network runs uncorrected on the calibration images (any
 batch size); at each product the corrector accumulates, per product (node name and weights),
@@ -171,7 +173,7 @@ class Corrector:
             else:
                 g = np.full(c, cv.layer_scale_from_sums(*st["layer"]))
         return (cv.quantize_kappa(kappa, kind),
-                None if g is None else cv.quantize_kappa(g, kind))
+                None if g is None else cv.quantize_scale(g, kind))
 
     # ------------------------------------------------------------ applying
     def _apply(self, p, a, y):

@@ -61,15 +61,26 @@ Estimators (float64 values; ``quantize_kappa`` makes the constants the hardware 
 Arithmetic (what hardware has to match, bit for bit). The general form is
 yhat_j = g_j ytilde_j - kappa_j S: the plain variate has g = 1, the scales kappa = 0.
 
-* Float units (bf16 operands, fp32 outputs). ytilde is the array's fp32 output. S is the exact
-  sum of the row's bf16 activation values rounded once to fp32, S = R(sum_k a_k), with R the
-  rounding of the array's own outputs (nearest even, |E| < 2^-126 -> +0, beyond the range
-  +-Inf: cnn/exactsum.py). kappa and g are fp32 constants (``quantize_kappa``: nearest even).
-  The correction is rounded once: yhat = R(g ytilde - kappa S), the expression exact (a fused
-  multiply-subtract; for g = 1 one FMA) (``correct_float``).
+* Float units (bf16 operands, fp32 outputs). ytilde is the unit's fp32 output and S the row's
+  sum of its bf16 activation values accumulated the way that unit accumulates ytilde: the network
+  emulator's float layers round the exact sum once (cnn/exactsum.py), so its S is
+  S = R(sum_k a_k) (``variate_float``; R: nearest even, |E| < 2^-126 -> +0, beyond the range
+  +-Inf); the systolic array accumulates in k order with fp32_add, so its S is that running sum
+  (``variate_float_sequential``, golden.systolic). The correction is what one bf16 multiplier
+  and one fp32 adder compute (hdl.systolic's drain, the PE's own units): kappa is a bf16
+  constant (``quantize_kappa``: nearest even), S is rounded to bf16 (``fp32_to_bf16``: nearest
+  even), their product is exact in fp32 (golden bf16_mul: 16 significant bits) and
+  yhat = fp32_add(ytilde, -bf16_mul(kappa, bf16(S))) (``correct_float``). With a scale
+  (g fp32, ``quantize_scale``; folded into batch norm, not built in hardware) the result is
+  the single rounding yhat = R(g ytilde - bf16_mul(kappa, bf16(S))), the expression exact.
+  Why not one fused multiply-subtract R(ytilde - kappa S) on fp32 kappa and S: it needs a
+  24 x 24-bit product and a 3-operand alignment per output, where the array already has a bf16
+  multiplier and an fp32 adder; the bf16 rounding of kappa and S changes the correction by at
+  most 2^-8 of itself (two half-ulps of 2^-8), far below the error it corrects.
 * Integer units (N-bit operands, exact integer accumulators). S = sum_k a_k exactly (an integer).
   kappa and g are signed fixed-point integers kq = round_half_even(kappa 2^F),
-  gq = round_half_even(g 2^F), F = ``KAPPA_FRAC_BITS`` fractional bits. The correction, exact
+  gq = round_half_even(g 2^F), F = ``KAPPA_FRAC_BITS`` fractional bits (``quantize_kappa``,
+  ``quantize_scale``). The correction, exact
   integer arithmetic: yhat = (gq ytilde - kq S + 2^(F-1)) >> F (arithmetic shift: the value
   divided by 2^F, rounded half up once) (``correct_int``).
   The result is an integer accumulator value; dequantization follows as without the correction.
@@ -79,6 +90,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from .bf16_mul import bf16_mul
+from .floats import BF16, FP32
+from .fp32_add import fp32_add
+from .mac import dot
 from .params import ParameterError, check_int
 
 KAPPA_FRAC_BITS = 16        # integer units: fractional bits of the fixed-point kappa
@@ -115,6 +130,14 @@ def variate_float(a_values):
         idx = np.unravel_index(m, s.shape)
         out[idx] = round_fraction_fp32(sum(Fraction(float(v)) for v in a[idx]))
     return out
+
+
+def variate_float_sequential(a):
+    """S[m] (fp32 patterns) of bf16 patterns a (M, K): the running sum in k order from +0 with
+    golden fp32_add, i.e. the dot product with 1.0 as a bf16_mac computes it (the systolic
+    array's variate accumulator: subnormal activations count as zeros, NaN / Inf propagate)."""
+    a = BF16.bits(a, "a")
+    return dot(a, np.uint16(0x3F80), "bf16_mac")
 
 
 # ---------------------------------------------------------------- rounding R
@@ -159,24 +182,50 @@ def _round_to_odd_sum(x, y):
 
 
 # ---------------------------------------------------------------- kappa as a constant
+def round_bf16(v):
+    """float64 values rounded to bf16 values (float64): 8 significant bits, nearest even,
+    |v| < 2^-126 after rounding -> +0; beyond the bf16 range +-Inf."""
+    v = np.asarray(v, dtype=np.float64)
+    mant, expo = np.frexp(v)
+    r = np.ldexp(np.rint(np.ldexp(mant, 8)), expo - 8)
+    big = np.ldexp(255.0, 120)                       # the largest finite bf16 value
+    r = np.where(np.abs(r) > big, np.copysign(np.inf, v), r)
+    return np.where(np.abs(r) < MIN_NORMAL, 0.0, r)
+
+
+def fp32_to_bf16(x):
+    """fp32 patterns -> bf16 patterns (np.uint16), rounded to nearest even: subnormals flush to
+    the zero of their sign, overflow gives +-Inf, every NaN gives the canonical 0x7FC0.
+    On the bits: (x + 0x7FFF + bit 16 of x) >> 16, the carry running into the exponent."""
+    x = FP32.ftz(FP32.bits(x, "x")).astype(np.int64)
+    r = (x + 0x7FFF + ((x >> 16) & 1)) >> 16
+    return np.where(FP32.is_nan(x.astype(np.uint32)), 0x7FC0, r).astype(np.uint16)
+
+
 def quantize_kappa(kappa, kind, frac_bits=KAPPA_FRAC_BITS, width=None):
-    """The constant the datapath holds: fp32 values (kind 'float', nearest even) or the
-    fixed-point integers kq = round_half_even(kappa 2^frac_bits) (kind 'int', int64).
+    """The constant the datapath holds: bf16 values as float32 (kind 'float', nearest even,
+    ``round_bf16``) or the fixed-point integers kq = round_half_even(kappa 2^frac_bits)
+    (kind 'int', int64).
 
     Raises
     ------
     ParameterError
-        for an unknown kind, frac_bits outside 0..30, or (``width`` given, int) a kq that does
-        not fit a signed ``width``-bit port.
+        for an unknown kind, a kappa that is not finite or beyond the bf16 range (float),
+        frac_bits outside 0..30, or (``width`` given, int) a kq that does not fit a signed
+        ``width``-bit port.
     """
     kappa = np.asarray(kappa, dtype=np.float64)
-    if kind == "float":
-        return kappa.astype(np.float32)
-    if kind != "int":
+    if kind not in ("float", "int"):
         raise ParameterError(f"kind must be float or int; got {kind!r}")
-    check_int("frac_bits", frac_bits, 0, 30)
     if not np.isfinite(kappa).all():
         raise ParameterError("kappa must be finite")
+    if kind == "float":
+        kb = round_bf16(kappa)
+        if not np.isfinite(kb).all():
+            raise ParameterError(f"kappa {np.abs(kappa).max():g} is beyond the bf16 range "
+                                 f"(the kappa port holds bf16 values)")
+        return kb.astype(np.float32)
+    check_int("frac_bits", frac_bits, 0, 30)
     kq = np.rint(np.ldexp(kappa, frac_bits))
     if np.abs(kq).max(initial=0) >= 2.0 ** 62:
         raise ParameterError(f"kappa {np.abs(kappa).max():g} does not fit 62 bits with "
@@ -187,23 +236,45 @@ def quantize_kappa(kappa, kind, frac_bits=KAPPA_FRAC_BITS, width=None):
         lim = 1 << (width - 1)
         if kq.size and (kq.min() < -lim or kq.max() >= lim):
             raise ParameterError(f"kappa needs {int(np.abs(kq).max()).bit_length() + 1} bits "
-                                 f"(signed, {frac_bits} fractional); the port has {width}")
+                                 f"(signed, {frac_bits} fractional); the kappa port has {width}")
     return kq
 
 
-# ---------------------------------------------------------------- the correction
-def correct_float(ytilde, S, kappa, g=None):
-    """yhat[m, j] = R(g[j] ytilde[m, j] - kappa[j] S[m]) (float32), the expression exact.
+def quantize_scale(g, kind, frac_bits=KAPPA_FRAC_BITS):
+    """The scale constant g: fp32 values (kind 'float', nearest even) or fixed-point integers
+    gq = round_half_even(g 2^frac_bits) (kind 'int', as ``quantize_kappa``)."""
+    if kind == "float":
+        g = np.asarray(g, dtype=np.float64)
+        if not np.isfinite(g).all():
+            raise ParameterError("g must be finite")
+        return g.astype(np.float32)
+    return quantize_kappa(g, kind, frac_bits)
 
-    ytilde (M, C), S (M,), kappa (C,) and g (C,) are fp32 values (``quantize_kappa``); g None
-    is 1 (the plain control variate: R(ytilde - kappa S)); kappa 0 is a scale only."""
-    yt = np.asarray(ytilde, dtype=np.float32).astype(np.float64)
-    s = np.asarray(S, dtype=np.float32).astype(np.float64)
-    k = np.asarray(kappa, dtype=np.float32).astype(np.float64)
-    if g is not None:                           # exact: 24 x 24 bits
-        yt = yt * np.asarray(g, dtype=np.float32).astype(np.float64)[None, :]
-    p = k[None, :] * s[:, None]                 # exact: 24 x 24 bits
-    return round_fp32(_round_to_odd_sum(yt, -p))
+
+# ---------------------------------------------------------------- the correction
+def kappa_bf16(kappa):
+    """bf16 patterns of kappa values (float32 or float64) that are bf16 values."""
+    k = np.asarray(kappa, dtype=np.float32)
+    bits = k.view(np.uint32)
+    if (bits & 0xFFFF).any():
+        raise ParameterError("kappa must hold bf16 values (golden.control_variate.quantize_kappa)")
+    return (bits >> 16).astype(np.uint16)
+
+
+def correct_float(ytilde, S, kappa, g=None):
+    """yhat[m, j] = fp32_add(ytilde[m, j], -bf16_mul(kappa[j], fp32_to_bf16(S[m]))) (float32).
+
+    ytilde (M, C) and S (M,) are fp32 values, kappa (C,) bf16 values (``quantize_kappa``).
+    With g (C,) fp32 values (``quantize_scale``): yhat = R(g[j] ytilde[m, j] - p[m, j]), p the
+    same exact product, the expression exact (one rounding)."""
+    yt = np.asarray(ytilde, dtype=np.float32)
+    sb = fp32_to_bf16(np.asarray(S, dtype=np.float32).view(np.uint32))
+    p = bf16_mul(kappa_bf16(kappa)[None, :], sb[:, None])        # exact, fp32 patterns
+    if g is None:
+        return fp32_add(yt.view(np.uint32), p ^ np.uint32(FP32.sign_bit)).view(np.float32)
+    # exact: g ytilde has 48 significant bits; p is an fp32 value
+    gy = yt.astype(np.float64) * np.asarray(g, dtype=np.float32).astype(np.float64)[None, :]
+    return round_fp32(_round_to_odd_sum(gy, -p.view(np.float32).astype(np.float64)))
 
 
 def correct_int(ytilde, S, kq, gq=None, frac_bits=KAPPA_FRAC_BITS):
@@ -233,7 +304,7 @@ def correction(products_sum, S, kappa, kind, g=None, frac_bits=KAPPA_FRAC_BITS):
     kappa and g (float64 estimates, per column; g None: 1) made the datapath constants by
     ``quantize_kappa``."""
     kq = quantize_kappa(kappa, kind, frac_bits)
-    gq = None if g is None else quantize_kappa(np.broadcast_to(g, np.shape(kappa)), kind, frac_bits)
+    gq = None if g is None else quantize_scale(np.broadcast_to(g, np.shape(kappa)), kind, frac_bits)
     if kind == "float":
         return correct_float(products_sum, S, kq, gq)
     return correct_int(products_sum, S, kq, gq, frac_bits)

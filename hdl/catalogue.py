@@ -108,7 +108,11 @@ UNITS = {u.name: u for u in [
           Param("variant", str, None, "PE Mitch-w variant", VARIANTS),
           Param("signed", str, None, "PE sign handling (mitch_mac)", SIGNED_MODES),
           ACC_WIDTH, Param("pipeline", int, None, "PE pipeline stages (0 or 1)", (0, 1)),
-          Param("gate_zero", bool, None, "PE skips zero products"))),
+          Param("gate_zero", bool, None, "PE skips zero products"),
+          Param("cv", bool, False, "control-variate correction: a variate accumulator per row, "
+                "a kappa per column, yhat = y - kappa S once per output at the drain"),
+          Param("kappa_width", int, None, "kappa bits with cv (float PEs: 16, bf16; integer PEs: "
+                "default N + 16, 16 fractional)"))),
     Unit("systolic_ws", "R x C weight-stationary systolic array, C = P + A @ B (B preloaded)",
          "systolic_ws:WeightStationaryArray",
          (Param("rows", int, 4, "array rows R = K of one pass (1..16)"),

@@ -42,6 +42,41 @@ Cycle diagram (R = C = 2: latency 4, spacing 3; tiles of K = 3 back to back)::
     c_valid                                 1    1         1    1
     c                                       C[1] C[0]      C'[1] C'[0]      (C[r]: row r)
 
+Control variate (``cv=True``; issue #12, golden.control_variate, golden.systolic.matmul_cv)::
+
+    c[r, j] = correct(C[r, j], S_r, kappa_j),   S_r = sum_k A[r, k] (the row's variate)
+
+    float PEs    correct = fp32_add(C, -bf16_mul(kappa, bf16(S))), S the fp32 running sum in
+                 k order (fp32_add from +0), bf16(S) nearest even; kappa bf16
+    integer PEs  correct = C + ((2^(F-1) - kappa S) >> F) mod 2^Wacc (= correct_int: round half
+                 up of C - kappa S / 2^F, F = KAPPA_FRAC_BITS = 16); S = sum mod 2^Ws,
+                 Ws = acc_width - N, exact while K <= 2^(acc_width - 2N); kappa a signed
+                 fixed-point integer of kappa_width bits (default N + F)
+
+Extra ports
+
+    kappa       in   Wk       a kappa value (bf16 pattern, Wk = 16; or kq, Wk = kappa_width)
+    kappa_col   in   max(1, ceil(log2 C))   the column it is for
+    kappa_load  in   1        write kappa into column kappa_col's register this cycle
+
+Hardware: row i has one variate accumulator next to PE (i, 0), driven by that PE's en, clr
+and operand (through the PE's extra register stages, so it finishes with the PE: same tile
+protocol, cleared by a tile's first step), an fp32 adder (float) or a Ws-bit adder (integer);
+it is captured (float: rounded to bf16) and shifted south with column 0's shadow registers.
+At the south edge each column has one correction unit (a bf16_mul and an fp32_add, or a
+Wk x Ws multiplier and an adder) between the last shadow row and an output register: each
+output is corrected once, as it leaves; the PEs are unchanged. Latency one cycle more
+(``latency()`` = R + C + PE latency); the spacing rule is unchanged.
+
+kappa protocol: the C kappa registers are written one column per cycle; a write in cycle t is
+seen by every row that appears on ``c`` from cycle t + 2 on (a row on c in cycle X was corrected
+in cycle X - 1 with the registers' values then). rst does not clear them (they start at 0 and
+keep their values through reset, a configuration). A tile whose last step is in cycle T has its
+rows on c in cycles T + L .. T + L + R - 1 (L = ``latency()``): for one kappa per tile, write
+it before cycle T + L - 1 and not in cycles T + L - 1 .. T + L + R - 3. Between back-to-back
+tiles (last steps R + C - 1 apart) that leaves exactly C free cycles, one per column: the
+kappa of every tile can be reloaded without a stall (tests/test_systolic_cv.py).
+
 Control: the per-PE enable, clear, capture and shift signals each drive a whole accumulator or
 shadow register, so every PE has its own copy, registered next to it; the copies are marked
 ``approxmac_replica`` (synth/synth.ys keeps Yosys from merging them back into one flip-flop per
@@ -59,19 +94,24 @@ flip-flop of the array (about 2000 loads for 4 x 4 PEs; the flow has no buffer i
 slew of tens of ns made every such gate slow and, priced by the liberty, costly.
 """
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
+from amaranth.hdl import (Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Module, Mux,
+                          ResetSignal, Signal)
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from golden.control_variate import KAPPA_FRAC_BITS
 from golden.params import ParameterError, check_choice, check_int
+from golden.systolic import cv_widths
+from hdl.bf16_mul import Bf16Mul
 from hdl.catalogue import get_unit
+from hdl.fp32_add import Fp32Add
 
 PE_UNITS = ("bf16_mac", "mitch_bf16_mac", "int_mac", "mitch_mac")
 REPLICA = {"approxmac_replica": 1}     # a deliberate copy of a control flip-flop (see above)
 
 
-def module_name(rows, cols, pe_name):
-    return f"systolic_r{rows}_c{cols}_{pe_name}"
+def module_name(rows, cols, pe_name, cv_suffix=""):
+    return f"systolic_r{rows}_c{cols}_{pe_name}{cv_suffix}"
 
 
 class SystolicArray(wiring.Component):
@@ -83,42 +123,70 @@ class SystolicArray(wiring.Component):
         Array size R x C, 1..16 each.
     pe : str
         The PE's unit, one of PE_UNITS; ``pe_params`` are its parameters.
+    cv : bool
+        Add the control-variate correction (see "Control variate" in the module docstring).
+    kappa_width : int or None
+        Bits of each kappa value (cv only): 16 (bf16) for float PEs; for integer PEs 2..62 - Ws,
+        default N + KAPPA_FRAC_BITS (golden.systolic.cv_widths).
+
+    Attributes
+    ----------
+    kappa_width, s_width : int
+        (cv only) bits of a kappa value and of the variate S.
 
     Raises
     ------
     golden.params.ParameterError
-        A size out of range, an unknown PE or a bad PE parameter.
+        A size out of range, an unknown PE or a bad PE parameter; cv with a PE that has no
+        correction, or a kappa_width out of range.
     """
 
-    def __init__(self, *, rows=4, cols=4, pe="int_mac", **pe_params):
+    def __init__(self, *, rows=4, cols=4, pe="int_mac", cv=False, kappa_width=None, **pe_params):
         try:
             check_int("rows", rows, 1, 16)
             check_int("cols", cols, 1, 16)
             check_choice("pe", pe, PE_UNITS)
+            if not isinstance(cv, bool):
+                raise ParameterError(f"cv must be True or False, got {cv!r}")
             self.pe_unit = get_unit(pe)
             prototype = self.pe_unit.build(**pe_params)
+            if cv:
+                arith = {k: v for k, v in pe_params.items() if k not in ("pipeline", "gate_zero")}
+                self.cv_kind, self.kappa_width, self.s_width = cv_widths(pe, kappa_width, **arith)
+            elif kappa_width is not None:
+                raise ParameterError("kappa_width is a parameter of the control variate: it "
+                                     "needs cv=True")
         except ParameterError:
             self._MustUse__silence = True
             raise
         prototype._MustUse__silence = True
         self.rows, self.cols, self.pe, self.pe_params = rows, cols, pe, dict(pe_params)
+        self.cv = cv
         self.a_width, self.b_width = len(prototype.a), len(prototype.b)
         self.acc_width = len(prototype.acc)
         self.pe_latency = prototype.latency          # 1 + pipeline + gate_zero
         self.pe_name = prototype.name
-        self.name = module_name(rows, cols, prototype.name)
-        super().__init__({
+        suffix = ""
+        if cv:
+            suffix = "_cv" if kappa_width is None else f"_cv_k{self.kappa_width}"
+        self.name = module_name(rows, cols, prototype.name, suffix)
+        ports = {
             "a": In(data.ArrayLayout(self.a_width, rows)),
             "b": In(data.ArrayLayout(self.b_width, cols)),
             "valid": In(1),
             "last": In(1),
             "c": Out(data.ArrayLayout(self.acc_width, cols)),
             "c_valid": Out(1),
-        })
+        }
+        if cv:
+            ports["kappa"] = In(self.kappa_width)
+            ports["kappa_col"] = In(max(1, (cols - 1).bit_length()))
+            ports["kappa_load"] = In(1)
+        super().__init__(ports)
 
     def latency(self):
         """Cycles from a tile's last step to its first row (r = R-1) on c."""
-        return self.rows + self.cols + self.pe_latency - 1
+        return self.rows + self.cols + self.pe_latency - 1 + int(self.cv)
 
     def tile_spacing(self):
         """The fewest cycles between the last steps of two tiles (the drain length)."""
@@ -173,6 +241,7 @@ class SystolicArray(wiring.Component):
         a_in = [delayed(self.a[i], i, f"a{i}_skew", reset_less=True) for i in range(rows)]
         b_in = [delayed(self.b[j], j, f"b{j}_skew", reset_less=True) for j in range(cols)]
         shadow = [[None] * cols for _ in range(rows)]
+        s_shadow = [None] * rows
         for i in range(rows):
             # Row i's shadow registers take the row above's on drain steps 1..i (edges
             # T + R + C - 1 + s): the rows below have then moved on, the rows above are empty.
@@ -202,15 +271,100 @@ class SystolicArray(wiring.Component):
                 if i:
                     with m.Elif(shift):
                         m.d[domain] += shadow[i][j].eq(shadow[i - 1][j])
+                if self.cv and j == 0:
+                    s_shadow[i] = self._variate_row(m, i, domain, a_in[i], en, clr,
+                                                    end_at[x + late], shifting,
+                                                    s_shadow[i - 1] if i else None)
                 # Operands move one PE east / south per cycle.
                 if j < cols - 1:
                     a_in[i] = delayed(a_in[i], 1, f"a_{i}_{j}_east", reset_less=True)
                 if i < rows - 1:
                     b_in[j] = delayed(b_in[j], 1, f"b_{i}_{j}_south", reset_less=True)
 
-        for j in range(cols):
-            m.d.comb += self.c[j].eq(shadow[rows - 1][j])
         # Rows leave in cycles T + R + C .. T + 2R + C - 1 (+ late).
         drain = rows + cols - 1 + late
-        m.d.sync += self.c_valid.eq(Cat(end_at[drain + s] for s in range(rows)).any())
+        row_valid = Cat(end_at[drain + s] for s in range(rows)).any()
+        if not self.cv:
+            for j in range(cols):
+                m.d.comb += self.c[j].eq(shadow[rows - 1][j])
+            m.d.sync += self.c_valid.eq(row_valid)
+            return m
+        # cv: the south edge corrects each leaving row once, into one output register.
+        kappa = [Signal(self.kappa_width, name=f"kappa_{j}", reset_less=True) for j in range(cols)]
+        for j in range(cols):
+            with m.If(self.kappa_load & (self.kappa_col == j)):
+                m.d.sync += kappa[j].eq(self.kappa)
+        c_valid_early = Signal(name="c_valid_uncorrected")
+        m.d.sync += [c_valid_early.eq(row_valid), self.c_valid.eq(c_valid_early)]
+        for j in range(cols):
+            c = Signal(self.acc_width, name=f"c_{j}", reset_less=True)
+            m.d.sync += c.eq(self._correct(m, j, shadow[rows - 1][j], s_shadow[rows - 1],
+                                           kappa[j]))
+            m.d.comb += self.c[j].eq(c)
         return m
+
+    def _variate_row(self, m, i, domain, a, en, clr, end, shifting, s_above):
+        """Row i's variate: S accumulates a with PE (i, 0)'s en and clr, delayed by the PE's
+        extra register stages so that it finishes with the PE; its shadow register (S as the
+        drain carries it: bf16 for float PEs) is captured and shifted with column 0's."""
+        late = self.pe_latency - 1
+
+        def stage(v, name, reset_less=False):
+            for k in range(late):
+                r = Signal.like(v, name=f"{name}_d{k + 1}", reset_less=reset_less)
+                m.d[domain] += r.eq(v)
+                v = r
+            return v
+
+        a, en, clr = stage(a, f"s{i}_a", True), stage(en, f"s{i}_en"), stage(clr, f"s{i}_clr")
+        acc = Signal(32 if self.cv_kind == "float" else self.s_width, name=f"s_acc_{i}")
+        if self.cv_kind == "float":
+            # S <- fp32_add(clr ? +0 : S, a): a bf16 value is an fp32 one with 16 zero bits.
+            add = Fp32Add()
+            m.submodules[f"s_add_{i}"] = add
+            m.d.comb += [add.x.eq(Mux(clr, 0, acc)), add.y.eq(Cat(Const(0, 16), a))]
+            total = add.s
+            width = 16
+        else:
+            total = Signal(self.s_width, name=f"s_total_{i}")
+            m.d.comb += total.eq(Mux(clr, 0, acc) + a.as_signed())   # mod 2^Ws
+            width = self.s_width
+        with m.If(en):
+            m.d[domain] += acc.eq(total)
+        shadow = Signal(width, name=f"s_shadow_{i}")
+        # Own replicas of column 0's capture and shift (see REPLICA; reset as the PEs' are).
+        capture = Signal(name=f"capture_s_{i}", attrs=REPLICA, reset_less=True)
+        shift = Signal(name=f"shift_s_{i}", attrs=REPLICA, reset_less=True)
+        m.d.sync += capture.eq(end)
+        if i:
+            m.d.sync += shift.eq(shifting)
+        captured = acc if self.cv_kind == "int" else _fp32_to_bf16(m, acc, f"s_bf16_{i}")
+        with m.If(capture):
+            m.d[domain] += shadow.eq(captured)
+        if i:
+            with m.Elif(shift):
+                m.d[domain] += shadow.eq(s_above)
+        return shadow
+
+    def _correct(self, m, j, y, s, kappa):
+        """Column j's corrected output (combinational; golden.systolic.matmul_cv)."""
+        if self.cv_kind == "float":
+            # fp32_add(y, -bf16_mul(kappa, S)): the product is exact in fp32.
+            mul, add = Bf16Mul(), Fp32Add()
+            m.submodules[f"cv_mul_{j}"], m.submodules[f"cv_add_{j}"] = mul, add
+            m.d.comb += [mul.a.eq(kappa), mul.b.eq(s),
+                         add.x.eq(y), add.y.eq(mul.p ^ 0x8000_0000)]
+            return add.s
+        # y + ((2^(F-1) - kq S) >> F) mod 2^Wacc: correct_int's value, the 2^F y term left out.
+        f = KAPPA_FRAC_BITS
+        correction = (Const(1 << (f - 1)) - kappa.as_signed() * s.as_signed()) >> f
+        return (y + correction)[:self.acc_width]
+
+
+def _fp32_to_bf16(m, x, name):
+    """golden.control_variate.fp32_to_bf16: FTZ, nearest even on the bits, NaN -> 0x7FC0."""
+    exp, frac = x[23:31], x[0:23]
+    flushed = Mux(exp == 0, Cat(Const(0, 31), x[31]), x)
+    rounded = Signal(17, name=name)
+    m.d.comb += rounded.eq((flushed + 0x7FFF + flushed[16]) >> 16)
+    return Mux((exp == 0xFF) & (frac != 0), 0x7FC0, rounded[:16])

@@ -8,13 +8,20 @@ spacing) after the previous tile's gets the missing idle cycles before its first
 R-1-m of a finished tile is expected on ``c`` after the rising edge t_last + R + C - 1 + m
 (visible in cycle t_last + R + C + m; one cycle later per PE register stage), m = 0 .. R-1, unless a reset reaches the array first;
 expected values come from golden.systolic.matmul. Cycle 0 always resets the array.
+
+With ``cv=True`` (the array's control variate) ``("kappa", values, d)`` writes the C values
+through ``kappa`` / ``kappa_col`` / ``kappa_load``, column j in the (d + j)-th cycle the schedule
+emits after the event (d = 0 if left out: from the next one, idle cycles or a tile's steps);
+every row comes one cycle later and is expected from golden.systolic.matmul_cv with each
+column's kappa as last written before the row's edge (a write in cycle t reaches the rows
+captured on c at edges after t; rst keeps kappa, and it starts at 0).
 """
 
 import numpy as np
 
 from golden.floats import special_bf16_values
 from golden.mitchell import operand_range
-from golden.systolic import matmul
+from golden.systolic import cv_widths, matmul, matmul_cv
 
 FLOAT_PES = ("bf16_mac", "mitch_bf16_mac")
 
@@ -47,23 +54,25 @@ def _random_operands(rng, shape, pe, pe_params, special_fraction):
     return rng.integers(lo, hi, shape, endpoint=True)
 
 
-def build(schedule, *, rows, cols, pe, pe_params):
+def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
     """Per-cycle input arrays and the expected (edge, row of C) list of a schedule
     (``pe_params`` may hold the PE's ``pipeline``: its rows come one cycle later)."""
     pe_params = dict(pe_params)
     # Every register stage of the PE (pipeline, the zero-gated PE's operand stage) delays it.
-    late = pe_params.pop("pipeline", 0) + int(pe_params.pop("gate_zero", False))
-    a, b, valid, last, rst = [], [], [], [], []
-    tiles = []                                   # (t_last, C)
+    late = pe_params.pop("pipeline", 0) + int(pe_params.pop("gate_zero", False)) + int(cv)
+    a, b, valid, last, rst, kappa = [], [], [], [], [], []
+    tiles = []                                   # (t_last, A, B)
     zero_a, zero_b = np.zeros(rows, np.int64), np.zeros(cols, np.int64)
     spacing = rows + cols - 1
+    pending = {}                                 # cycle -> (column, kappa) written then
 
-    def step(ai, bj, v, l, r):
+    def emit(ai, bj, v, l, r):
+        kappa.append(pending.get(len(a), (0, 0)))
         a.append(ai); b.append(bj); valid.append(v); last.append(l); rst.append(r)
 
     # Cycle 0 resets the array, as a user would after power-up; it also keeps the first operands
     # away from time 0, where the simulator's initial processes race with the bench's writes.
-    step(zero_a, zero_b, 0, 0, 1)
+    emit(zero_a, zero_b, 0, 0, 1)
     previous_last = -spacing
     for event in schedule:
         kind = event[0]
@@ -72,34 +81,85 @@ def build(schedule, *, rows, cols, pe, pe_params):
             K = A.shape[1] if kind == "tile" else event[3]
             if kind == "tile":
                 for _ in range(previous_last + spacing - (len(a) + K - 1)):
-                    step(zero_a, zero_b, 0, 0, 0)
+                    emit(zero_a, zero_b, 0, 0, 0)
             for k in range(K):
-                step(A[:, k].astype(np.int64), B[k, :].astype(np.int64), 1,
+                emit(A[:, k].astype(np.int64), B[k, :].astype(np.int64), 1,
                      int(kind == "tile" and k == K - 1), 0)
             if kind == "tile":
                 previous_last = len(a) - 1
-                tiles.append((previous_last, matmul(A, B, pe=pe, **pe_params).astype(np.int64)))
+                tiles.append((previous_last, A, B))
         elif kind == "gap":
             for _ in range(event[1]):
-                step(zero_a, zero_b, 0, 0, 0)
+                emit(zero_a, zero_b, 0, 0, 0)
         elif kind == "reset":
-            step(zero_a, zero_b, 0, 0, 1)
+            emit(zero_a, zero_b, 0, 0, 1)
             previous_last = len(a) - 1 - spacing
+        elif kind == "kappa" and cv:
+            start = len(a) + (event[2] if len(event) > 2 else 0)
+            for j, v in enumerate(np.asarray(event[1], np.int64)):
+                pending[start + j] = (j, int(v))
         else:
             raise ValueError(f"unknown schedule event {kind!r}")
     for _ in range(2 * rows + cols + late):      # the last tile drains
-        step(zero_a, zero_b, 0, 0, 0)
+        emit(zero_a, zero_b, 0, 0, 0)
 
     resets = [t for t, r in enumerate(rst) if r]
+    if max(pending, default=-1) >= len(a):
+        raise ValueError("a kappa load falls after the schedule's end")
+    # each column's kappa after each edge (the value a row captured at edge e used: after e - 1)
+    held = np.zeros((len(a) + 1, cols), np.int64)
+    for t in range(len(a)):
+        held[t + 1] = held[t]
+        if t in pending:
+            held[t + 1, pending[t][0]] = pending[t][1]
     expected = []
-    for t_last, c in tiles:
+    for t_last, A, B in tiles:
+        if cv:
+            per_row = {}
+        else:
+            c = matmul(A, B, pe=pe, **pe_params).astype(np.int64)
         for m in range(rows):
             edge = t_last + rows + cols - 1 + late + m
             # Lost if a reset edge comes after the last step but before the row is shown.
-            if not any(t_last < tr <= edge for tr in resets):
+            if any(t_last < tr <= edge for tr in resets):
+                continue
+            if cv:
+                # the kappa written at edges before the row's edge
+                k = held[edge]
+                key = tuple(int(v) for v in k)
+                if key not in per_row:
+                    per_row[key] = matmul_cv(A, B, np.asarray(k, dtype=kappa_dtype(pe)), pe=pe,
+                                             kappa_width=kappa_width, **pe_params).astype(np.int64)
+                expected.append((edge, per_row[key][rows - 1 - m]))
+            else:
                 expected.append((edge, c[rows - 1 - m]))
     inputs = {"a": np.array(a), "b": np.array(b), "valid": np.array(valid),
               "last": np.array(last), "rst": np.array(rst)}
+    if cv:
+        inputs["kappa"] = np.array([v for _, v in kappa], dtype=np.int64)
+        inputs["kappa_col"] = np.array([j for j, _ in kappa], dtype=np.int64)
+        inputs["kappa_load"] = np.array([int(t in pending) for t in range(len(a))])
     out_cycle = np.array([e for e, _ in expected], dtype=np.int64)
     out_c = np.array([c for _, c in expected], dtype=np.int64).reshape(len(expected), cols)
     return inputs, out_cycle, out_c
+
+
+def kappa_dtype(pe):
+    return np.uint16 if pe in FLOAT_PES else np.int64
+
+
+def random_kappa(rng, cols, pe, pe_params, kappa_width=None):
+    """kappa port values: bf16 patterns of moderate magnitude (and a zero) for float PEs,
+    random kappa_width-bit signed integers (with the extremes) for integer PEs."""
+    if pe in FLOAT_PES:
+        k = random_operands(rng, (cols,), pe, {})
+        k[rng.random(cols) < 0.1] = 0
+        return k.astype(np.int64)
+    arith = {k: v for k, v in pe_params.items() if k not in ("pipeline", "gate_zero")}
+    _, kw, _ = cv_widths(pe, kappa_width, **arith)
+    lo, hi = -(1 << (kw - 1)), (1 << (kw - 1)) - 1
+    k = rng.integers(lo, hi, cols, endpoint=True)
+    pick = rng.random(cols)
+    k[pick < 0.15] = lo
+    k[(pick >= 0.15) & (pick < 0.3)] = hi
+    return k

@@ -190,12 +190,14 @@ def build_steps(nl, a, b, operands=None):
     return steps, clock, lead + 1
 
 
-def build_array_steps(nl, a, b, *, rows, cols):
+def build_array_steps(nl, a, b, *, rows, cols, kappa=None):
     """Per-step port values of a systolic array (hdl/systolic.py) and the first measured step.
 
     ``a`` (steps, rows) and ``b`` (steps, cols) are operand patterns; each step is one cycle in
     which every PE does one MAC: valid = 1 throughout, last = 1 every streams.DOT_LENGTH steps
-    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset."""
+    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset. With ``kappa`` (the
+    cv array's C port values) the reset cycles, at least C of them, write column j's kappa in
+    cycle j; it stays for the whole run."""
     wa, wb = len(nl.ports["a"][1]) // rows, len(nl.ports["b"][1]) // cols
     if rows * wa > 64 or cols * wb > 64:
         raise ParameterError(f"synth drives array operand buses of at most 64 bits; {nl.top} has "
@@ -207,7 +209,7 @@ def build_array_steps(nl, a, b, *, rows, cols):
             word |= (x[:, i].astype(np.uint64) & np.uint64((1 << width) - 1)) << np.uint64(i * width)
         return word
 
-    lead = RESET_CYCLES
+    lead = RESET_CYCLES if kappa is None else max(RESET_CYCLES, cols)
     count = lead + a.shape[0]
     zeros = np.zeros(lead, dtype=np.uint64)
     data = np.arange(count) >= lead
@@ -215,6 +217,13 @@ def build_array_steps(nl, a, b, *, rows, cols):
     steps = {"a": np.concatenate([zeros, pack(a, wa)]), "b": np.concatenate([zeros, pack(b, wb)]),
              "rst": (~data).astype(np.uint64), "valid": data.astype(np.uint64),
              "last": (data & (k % streams.DOT_LENGTH == streams.DOT_LENGTH - 1)).astype(np.uint64)}
+    if kappa is not None:
+        wk = len(nl.ports["kappa"][1])
+        steps["kappa"], steps["kappa_col"], steps["kappa_load"] = (
+            np.zeros(count, dtype=np.uint64) for _ in range(3))
+        for j, v in enumerate(kappa):
+            steps["kappa"][j] = int(v) & ((1 << wk) - 1)
+            steps["kappa_col"][j], steps["kappa_load"][j] = j, 1
     return steps, "clk", lead + 1
 
 
@@ -260,6 +269,24 @@ def build_ws_array_steps(nl, a, b, *, rows, cols):
         steps["w"][start:start + rows] = pack(b[m][::-1], wb)      # B[R-1] first
         steps["swap"][swap] = 1
     return steps, "clk", swap0 + 1 + rows + cols - 1
+
+
+def array_kappa(values, fmt, a, b):
+    """The kappa a cv array (catalogue ``values``) holds for the stream: golden
+    systolic.port_kappa of the first tile's weights (DOT_LENGTH x C) over up to 4096 of the
+    stream's activations; None without cv."""
+    if not values.get("cv"):
+        return None
+    from golden.mitchell import wrap_signed
+    from golden.systolic import port_kappa
+    given = {k: v for k, v in values.items()
+             if k in ("n", "w", "variant", "signed", "acc_width") and v is not None}
+    arith = {k: v for k, v in full_params(get_unit(values["pe"]), given).items()
+             if v is not None and k not in ("pipeline", "gate_zero")}
+    ops = (lambda x: x.astype(np.uint16)) if fmt.kind == "bf16" else \
+        (lambda x: wrap_signed(x.astype(np.int64), fmt.bits))
+    return port_kappa(ops(b[:streams.DOT_LENGTH]), ops(a.reshape(-1)[:4096]), pe=values["pe"],
+                      kappa_width=values.get("kappa_width"), **arith)
 
 
 def activity_tcl(nl, steps, act, first):
@@ -503,7 +530,8 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
     say(f"[{module}] yosys: {len(nl.cells)} cells, {area:g} um2 ({time.perf_counter() - t:.1f} s)")
 
     if unit == "systolic":
-        steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"])
+        steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"],
+                                                kappa=array_kappa(values, fmt, a, b))
         macs_per_step = values["rows"] * values["cols"]
     elif unit == "systolic_ws":
         steps, clock, first = build_ws_array_steps(nl, a, b, rows=values["rows"],

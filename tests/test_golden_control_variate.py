@@ -16,20 +16,33 @@ from golden.params import ParameterError
 F = cv.KAPPA_FRAC_BITS
 
 
-def ref_round_fp32(x):
-    """R of an exact rational, written from the definition: x = q ulp with ulp = 2^(e - 23),
-    2^e <= |x| < 2^(e + 1); q rounded half to even (Python's round on Fractions)."""
+def ref_round(x, bits=24, max_exp=127):
+    """R of an exact rational to ``bits`` significant bits, written from the definition:
+    x = q ulp with ulp = 2^(e - bits + 1), 2^e <= |x| < 2^(e + 1); q rounded half to even
+    (Python's round on Fractions); |result| < 2^-126 -> 0, >= 2^(max_exp + 1) -> +-Inf."""
     x = Fraction(x)
-    if abs(x) < Fraction(1, 2 ** 126):
+    if x == 0:
         return 0.0
     e = abs(x).numerator.bit_length() - abs(x).denominator.bit_length()
     if Fraction(2) ** e > abs(x):
         e -= 1
-    ulp = Fraction(2) ** (e - 23)
+    ulp = Fraction(2) ** (e - bits + 1)
     v = round(x / ulp) * ulp
-    if abs(v) >= Fraction(2) ** 128:
+    if abs(v) < Fraction(1, 2 ** 126):
+        return 0.0
+    if abs(v) >= Fraction(2) ** (max_exp + 1):
         return float("inf") if v > 0 else float("-inf")
     return float(v)
+
+
+def ref_round_fp32(x):
+    return 0.0 if abs(Fraction(x)) < Fraction(1, 2 ** 126) else ref_round(x, 24)
+
+
+def ref_correct_float(yt, s, k, g=1):
+    """R(g ytilde - bf16(kappa) bf16(S)) from Fractions (the product exact: 16 bits)."""
+    p = Fraction(ref_round(Fraction(float(k)), 8)) * Fraction(ref_round(Fraction(float(s)), 8))
+    return ref_round_fp32(Fraction(float(g)) * Fraction(float(yt)) - p)
 
 
 def bf16_values(rng, size, lo=-20, hi=20, signed=True):
@@ -42,36 +55,52 @@ def bf16_values(rng, size, lo=-20, hi=20, signed=True):
 
 
 # ---------------------------------------------------------------- arithmetic
-def test_correct_float_is_one_rounding_of_the_exact_difference():
+def test_correct_float_is_fp32_add_of_the_bf16_product():
     rng = np.random.default_rng(1)
     m, c = 300, 7
     yt = (rng.standard_normal((m, c)) * 2.0 ** rng.integers(-30, 30, (m, c))).astype(np.float32)
     s = (rng.standard_normal(m) * 2.0 ** rng.integers(-30, 30, m)).astype(np.float32)
-    k = (rng.standard_normal(c) * 0.1).astype(np.float32)
-    # near-cancellations and exact midpoints: ytilde close to kappa S
-    yt[:50] = (k[None, :].astype(np.float64) * s[:50, None]).astype(np.float32)
+    k = cv.quantize_kappa(rng.standard_normal(c) * 0.1, "float")
+    sb = np.array([ref_round(Fraction(float(v)), 8) for v in s])
+    # exact cancellations and near-cancellations: ytilde = kappa bf16(S) and its neighbour
+    yt[:50] = (k[None, :].astype(np.float64) * sb[:50, None]).astype(np.float32)
     yt[50:100] = np.nextafter(yt[:50], np.float32(np.inf))
     s[100:110] = 0
+    s[110:120] = np.nextafter(np.float32(1.0) + np.float32(2.0 ** -8), np.float32(0))
+    s[120:125] = np.float32(1.0 + 2.0 ** -8)                 # a bf16 tie: to even (1.0)
+    s[125:130] = np.float32(1.0 + 3 * 2.0 ** -8)             # a tie: to even (1 + 2^-6)
     got = cv.correct_float(yt, s, k)
     assert got.dtype == np.float32
     for i in range(m):
         for j in range(c):
-            want = ref_round_fp32(Fraction(float(yt[i, j])) - Fraction(float(k[j])) * Fraction(float(s[i])))
-            assert float(got[i, j]) == want, (i, j)
+            assert float(got[i, j]) == ref_correct_float(yt[i, j], s[i], k[j]), (i, j)
+    assert float(cv.fp32_to_bf16(np.float32(1 + 3 * 2.0 ** -8).view(np.uint32))) == 0x3F82
 
 
-def test_correct_float_round_to_odd_matters():
-    # exact = 1 + 2^-23 + 2^-24 - 2^-70: just below the fp32 midpoint, which float64 rounds to;
-    # rounding that midpoint again (to even) would give 1 + 2^-22
-    yt = np.array([[1 + 2.0 ** -23]], np.float32)
-    k = np.array([1 + 2.0 ** -23], np.float32)
-    s = np.array([-(2.0 ** -24) * (1 - 2.0 ** -23)], np.float32)
-    exact = Fraction(float(yt[0, 0])) - Fraction(float(k[0])) * Fraction(float(s[0]))
-    assert exact == 1 + Fraction(1, 2 ** 23) + Fraction(1, 2 ** 24) - Fraction(1, 2 ** 70)
-    naive = np.float32(np.float64(yt[0, 0]) - np.float64(k[0]) * np.float64(s[0]))
-    assert float(naive) == 1 + 2.0 ** -22
-    got = cv.correct_float(yt, s, k)
-    assert float(got[0, 0]) == ref_round_fp32(exact) == 1 + 2.0 ** -23
+def test_correct_float_specials_follow_fp32_add():
+    """Every special fp32 class as ytilde and as S: S rounded to bf16 by the rule written out
+    here (FTZ, NaN -> 0x7FC0, RNE on the bits), then golden bf16_mul and fp32_add."""
+    from golden.bf16_mul import bf16_mul
+    from golden.floats import special_fp32_values
+    from golden.fp32_add import fp32_add
+    yt = special_fp32_values()
+    s = np.concatenate([special_fp32_values(), np.float32([1.5, -3.0]).view(np.uint32)])
+    k = np.float32([0.0, -0.25, 2.0 ** 100])
+    got = cv.correct_float(np.repeat(yt.view(np.float32)[None, :3], len(s), 0), s.view(np.float32), k)
+    for i, sb in enumerate(int(v) for v in s):
+        e = (sb >> 23) & 255
+        if e == 0:
+            sb &= 0x80000000                                  # FTZ
+        sb16 = 0x7FC0 if (e == 255 and sb & 0x7FFFFF) else (sb + 0x7FFF + ((sb >> 16) & 1)) >> 16
+        for j in range(3):
+            p = int(bf16_mul(np.uint16(int(k[j:j + 1].view(np.uint32)[0]) >> 16), np.uint16(sb16)))
+            want = fp32_add(yt[j], np.uint32(p ^ 0x80000000))
+            assert int(got[i, j:j + 1].view(np.uint32)[0]) == int(want), (i, j)
+
+
+def test_kappa_must_be_bf16():
+    with pytest.raises(ParameterError, match="bf16 values"):
+        cv.correct_float(np.zeros((1, 1), np.float32), np.ones(1, np.float32), np.float32([0.1]))
 
 
 def test_correct_int_is_ytilde_minus_kappa_s_rounded_half_up():
@@ -99,7 +128,15 @@ def test_quantize_kappa():
     for v, q in zip(k, kq):
         assert int(q) == round(Fraction(float(v)) * 2 ** F)     # half to even
     assert kq[2] == 2 and kq[3] == 2
-    np.testing.assert_array_equal(cv.quantize_kappa(k, "float"), k.astype(np.float32))
+    kb = cv.quantize_kappa(k, "float")
+    assert [float(v) for v in kb] == [ref_round(Fraction(float(v)), 8) for v in k]
+    ties = np.array([1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8, 1 + 2.0 ** -8 + 2.0 ** -40, 2.0 ** -127])
+    assert [float(v) for v in cv.quantize_kappa(ties, "float")] == [1.0, 1 + 2.0 ** -6,
+                                                                   1 + 2.0 ** -7, 0.0]
+    np.testing.assert_array_equal(cv.quantize_scale(k, "float"), k.astype(np.float32))
+    np.testing.assert_array_equal(cv.quantize_scale(k, "int"), kq)
+    with pytest.raises(ParameterError, match="bf16 range"):
+        cv.quantize_kappa(np.array([3.4e38]), "float")
     with pytest.raises(ParameterError, match="port has 8"):
         cv.quantize_kappa(np.array([0.01]), "int", frac_bits=16, width=8)
     with pytest.raises(ParameterError, match="kind"):
@@ -115,7 +152,7 @@ def test_correction_dispatches_with_quantized_kappa():
     np.testing.assert_array_equal(got, [[147, -1]])    # 150 - 3.5 = 146.5 -> 147; -1.5 -> -1
     gf = cv.correction(np.array([[1.0]], np.float32), np.array([2.0], np.float32),
                        np.array([0.1]), "float")
-    assert float(gf[0, 0]) == ref_round_fp32(1 - Fraction(float(np.float32(0.1))) * 2)
+    assert float(gf[0, 0]) == ref_correct_float(np.float32(1.0), np.float32(2.0), 0.1)
 
 
 def test_variate_int_exact():
@@ -145,16 +182,27 @@ def test_correct_float_with_scale_is_one_rounding():
     m, c = 120, 5
     yt = (rng.standard_normal((m, c)) * 2.0 ** rng.integers(-20, 20, (m, c))).astype(np.float32)
     s = (rng.standard_normal(m) * 2.0 ** rng.integers(-20, 20, m)).astype(np.float32)
-    k = (rng.standard_normal(c) * 0.1).astype(np.float32)
+    k = cv.quantize_kappa(rng.standard_normal(c) * 0.1, "float")
     k[0] = 0                                  # scale only
     g = (1 + rng.standard_normal(c) * 0.1).astype(np.float32)
-    yt[:20, 1] = (k[1].astype(np.float64) * s[:20] / np.float64(g[1])).astype(np.float32)
     got = cv.correct_float(yt, s, k, g)
     for i in range(m):
         for j in range(c):
-            want = ref_round_fp32(Fraction(float(g[j])) * Fraction(float(yt[i, j]))
-                                  - Fraction(float(k[j])) * Fraction(float(s[i])))
-            assert float(got[i, j]) == want, (i, j)
+            assert float(got[i, j]) == ref_correct_float(yt[i, j], s[i], k[j], g[j]), (i, j)
+
+
+def test_variate_float_sequential_is_the_fp32_running_sum():
+    from golden.fp32_add import fp32_add
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 1 << 16, (20, 9)).astype(np.uint16)
+    got = cv.variate_float_sequential(a)
+    for i in range(20):
+        acc = np.uint32(0)
+        for v in a[i]:
+            e = (int(v) >> 7) & 255
+            x = (int(v) << 16) & (0x80000000 if e == 0 else 0xFFFFFFFF)   # FTZ subnormals
+            acc = fp32_add(acc, np.uint32(x))
+        assert int(got[i]) == int(acc), i
 
 
 def test_correct_int_with_scale():

@@ -1,9 +1,10 @@
 """cocotb bench for hdl.systolic.SystolicArray: tiles in, rows of finished tiles out, cycle-exact.
 
 The .npz (written by the pytest side, sim/systolic_stimulus.py) holds per-cycle inputs
-``in_a`` (T, R), ``in_b`` (T, C), ``in_valid``, ``in_last``, ``in_rst`` (T,) and the expected
+``in_a`` (T, R), ``in_b`` (T, C), ``in_valid``, ``in_last``, ``in_rst`` (T,) (with cv also
+``in_kappa``, ``in_kappa_col``, ``in_kappa_load`` (T,)) and the expected
 outputs ``out_cycle`` (rows,) -- the rising-edge index after which c_valid shows a row of a
-finished tile -- and ``out_c`` (rows, C) from golden.systolic.matmul.
+finished tile -- and ``out_c`` (rows, C) from golden.systolic.matmul (matmul_cv).
 
 driver      packs cycle i's a[i], b[j] into the array ports before rising edge i
 monitor     after each rising edge, records (edge, c) whenever c_valid is high
@@ -41,11 +42,19 @@ class ArrayDriver:
         self.a = [pack(row, self.wa) for row in data["in_a"].tolist()]
         self.b = [pack(row, self.wb) for row in data["in_b"].tolist()]
         self.valid, self.last, self.rst = (data[k].tolist() for k in ("in_valid", "in_last", "in_rst"))
+        self.kappa = None
+        if "in_kappa" in data:
+            mask = (1 << len(dut.kappa)) - 1
+            self.kappa = [int(v) & mask for v in data["in_kappa"].tolist()]
+            self.col, self.load = data["in_kappa_col"].tolist(), data["in_kappa_load"].tolist()
 
     def drive(self, i):
         self.dut.a.value, self.dut.b.value = self.a[i], self.b[i]
         self.dut.valid.value, self.dut.last.value = self.valid[i], self.last[i]
         self.dut.rst.value = self.rst[i]
+        if self.kappa is not None:
+            self.dut.kappa.value, self.dut.kappa_col.value = self.kappa[i], self.col[i]
+            self.dut.kappa_load.value = self.load[i]
 
 
 class RowMonitor:
