@@ -428,18 +428,24 @@ def _link_or_copy(src, dst):
         shutil.copy(src, dst)
 
 
+def set_recipe(work, recipe, module):
+    """Make ``work``/synth.ys (a copy of synth.ys) map ``module`` with RECIPES[recipe]."""
+    script = (work / "synth.ys").read_text()
+    assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
+    assert script.count("hierarchy -auto-top\n") == 1
+    script = script.replace("hierarchy -auto-top\n", f"hierarchy -top {module}\n")
+    (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
+                                                  RECIPES[recipe] + "\n"))
+
+
 def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
           keep_vcd, built, recipe=DEFAULT_RECIPE, operands=None):
     lib = built.library()
     (work / "design.v").write_text(design)
     _link_or_copy(built.lib, work / "cells.lib")
     shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
-    script = (HERE / "synth.ys").read_text()
-    assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
-    assert script.count("hierarchy -auto-top\n") == 1
-    script = script.replace("hierarchy -auto-top\n", f"hierarchy -top {module}\n")
-    (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
-                                                  RECIPES[recipe] + "\n"))
+    shutil.copy(HERE / "synth.ys", work / "synth.ys")
+    set_recipe(work, recipe, module)
 
     t = time.perf_counter()
     area = run_yosys(work)
