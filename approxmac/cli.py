@@ -93,7 +93,7 @@ def add_flow_options(p):
     p.add_argument("--seed", type=int, default=2022, help="stream seed")
     p.add_argument("--keep-vcd", action="store_true", help="also dump activity.vcd")
     p.add_argument("--recipe", default="abc",
-                   help="mapping recipe: abc (default), abc-area or abc-delay")
+                   help="mapping recipe: abc (default), abc-area, abc-delay or abc-buf (synth/README.md)")
     p.add_argument("--no-cache", action="store_true",
                    help="recompute even when a cached result has the same inputs")
     p.add_argument("--liberty", default=None,
@@ -200,7 +200,7 @@ def build_parser():
     report.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores, max 2)")
     report.add_argument("--streams", default="cnn,uniform", help="comma-separated streams")
     report.add_argument("--recipes", default=None,
-                        help="comma-separated mapping recipes (default: abc,abc-area,abc-delay)")
+                        help="comma-separated mapping recipes (default: all of synth.flow.RECIPES)")
     report.add_argument("--set", default="default", choices=("default", "full"),
                         help="unit set: default (Mitch-w MACs at w = 4, 6, 8; posit<8,0>) or full "
                              "(w = 2..8; posit<8,0>, <16,1>, <32,2>)")

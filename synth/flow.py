@@ -60,6 +60,10 @@ RECIPES = {
     "abc": "abc -liberty cells.lib",          # Yosys's default ABC script (the default recipe)
     "abc-area": "abc -liberty cells.lib -script +strash;dc2;dch,-f;map,-a;topo",
     "abc-delay": "abc -liberty cells.lib -script +strash;dch,-f;map;topo;buffer,-p;upsize;dnsize",
+    # Yosys's default script (above), then ABC's gain-based buffering of every high-fanout net
+    # (flip-flop outputs included: -p) and gate sizing, as `abc -constr` does (see synth/README.md)
+    "abc-buf": "abc -liberty cells.lib -script +strash;&get,-n;&fraig,-x;&put;scorr;dc2;dretime;"
+               "strash;&get,-n;&dch,-f;&nf;&put;topo;buffer,-p;upsize;dnsize",
 }
 DEFAULT_RECIPE = "abc"
 
@@ -190,19 +194,61 @@ def build_steps(nl, a, b, operands=None):
     return steps, clock, lead + 1
 
 
+def operand_chunks(count, width):
+    """Operand groups of an array bus of ``count`` operands of ``width`` bits, each group at
+    most 64 bits (the gate-level testbench drives 64-bit words): [(first, last + 1), ...]."""
+    per = max(1, 64 // width)
+    return [(k, min(k + per, count)) for k in range(0, count, per)]
+
+
+def split_array_ports(design, array):
+    """An array's Verilog whose operand buses wider than 64 bits are split into ports ``a_0``,
+    ``a_1``, ... (``b_0``, ...) of whole operands, each at most 64 bits: the array becomes
+    ``<name>_core``, instantiated by a wrapper named ``<name>`` that only joins the ports (after
+    ``synth -flatten`` the netlist is the same logic). Narrower arrays are returned unchanged."""
+    buses = {"a": (array.rows, array.a_width), "b": (array.cols, array.b_width)}
+    wide = {p: operand_chunks(*cw) for p, cw in buses.items() if cw[0] * cw[1] > 64}
+    if not wide:
+        return design
+    if getattr(array, "cv", False):
+        raise ParameterError(f"synth splits only plain arrays' operand buses; {array.name} (cv) has "
+                             f"operand buses over 64 bits")
+    name = array.name
+    # Amaranth marks its top module (* top = 1 *): the wrapper is the top now.
+    header = re.compile(r"^(\(\* top = +1 +\*\)\n)?((?:\(\*.*\*\)\n)*)"
+                        rf"module {re.escape(name)}\(", re.M)
+    assert len(header.findall(design)) == 1
+    design = header.sub(lambda m: f"{m[2]}module {name}_core(", design)
+    ports, decls, joins = ["clk", "rst", "valid", "last"], ["  input clk, rst, valid, last;"], {}
+    for p, (count, width) in buses.items():
+        if p not in wide:
+            ports.append(p)
+            decls.append(f"  input [{count * width - 1}:0] {p};")
+            joins[p] = p
+            continue
+        parts = []
+        for k, (lo, hi) in enumerate(wide[p]):
+            ports.append(f"{p}_{k}")
+            decls.append(f"  input [{(hi - lo) * width - 1}:0] {p}_{k};")
+            parts.append(f"{p}_{k}")
+        joins[p] = "{" + ", ".join(reversed(parts)) + "}"
+    ports += ["c", "c_valid"]
+    decls += [f"  output [{array.cols * array.acc_width - 1}:0] c;", "  output c_valid;"]
+    conns = ", ".join(f".{p}({joins.get(p, p)})" for p in
+                      ("clk", "rst", "valid", "last", "a", "b", "c", "c_valid"))
+    return (design + f"\nmodule {name}({', '.join(ports)});\n" + "\n".join(decls)
+            + f"\n  {name}_core core ({conns});\nendmodule\n")
+
+
 def build_array_steps(nl, a, b, *, rows, cols, kappa=None):
     """Per-step port values of a systolic array (hdl/systolic.py) and the first measured step.
 
     ``a`` (steps, rows) and ``b`` (steps, cols) are operand patterns; each step is one cycle in
     which every PE does one MAC: valid = 1 throughout, last = 1 every streams.DOT_LENGTH steps
-    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset. With ``kappa`` (the
-    cv array's C port values) the reset cycles, at least C of them, write column j's kappa in
-    cycle j; it stays for the whole run."""
-    wa, wb = len(nl.ports["a"][1]) // rows, len(nl.ports["b"][1]) // cols
-    if rows * wa > 64 or cols * wb > 64:
-        raise ParameterError(f"synth drives array operand buses of at most 64 bits; {nl.top} has "
-                             f"a: {rows} x {wa} bits, b: {cols} x {wb} bits")
-
+    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset. A bus wider than 64 bits
+    comes as ports ``a_0``, ``a_1``, ... (split_array_ports). With ``kappa`` (the cv array's C
+    port values) the reset cycles, at least C of them, write column j's kappa in cycle j; it
+    stays for the whole run."""
     def pack(x, width):
         word = np.zeros(x.shape[0], dtype=np.uint64)
         for i in range(x.shape[1]):
@@ -214,9 +260,17 @@ def build_array_steps(nl, a, b, *, rows, cols, kappa=None):
     zeros = np.zeros(lead, dtype=np.uint64)
     data = np.arange(count) >= lead
     k = np.arange(count) - lead
-    steps = {"a": np.concatenate([zeros, pack(a, wa)]), "b": np.concatenate([zeros, pack(b, wb)]),
-             "rst": (~data).astype(np.uint64), "valid": data.astype(np.uint64),
+    steps = {"rst": (~data).astype(np.uint64), "valid": data.astype(np.uint64),
              "last": (data & (k % streams.DOT_LENGTH == streams.DOT_LENGTH - 1)).astype(np.uint64)}
+    for port, x in (("a", a), ("b", b)):
+        names = [port] if port in nl.ports else \
+            sorted((p for p in nl.ports if re.fullmatch(rf"{port}_\d+", p)),
+                   key=lambda p: int(p.rsplit("_", 1)[1]))
+        width = sum(len(nl.ports[p][1]) for p in names) // x.shape[1]
+        chunks = [(0, x.shape[1])] if names == [port] else operand_chunks(x.shape[1], width)
+        assert len(chunks) == len(names)
+        for name, (lo, hi) in zip(names, chunks):
+            steps[name] = np.concatenate([zeros, pack(x[:, lo:hi], width)])
     if kappa is not None:
         wk = len(nl.ports["kappa"][1])
         steps["kappa"], steps["kappa_col"], steps["kappa_load"] = (
@@ -372,7 +426,10 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
     # Amaranth writes by running Yosys) follows from it and the tool versions in the key, and is
     # generated only when the result is not cached.
     design_id = rtlil.convert(component, name=component.name, emit_src=False)
-    return _price(lambda: to_verilog(component), component.name, unit.name, values, fmt, a, b,
+    verilog = lambda: to_verilog(component)                                  # noqa: E731
+    if unit.name == "systolic":
+        verilog = lambda: split_array_ports(to_verilog(component), component)  # noqa: E731
+    return _price(verilog, component.name, unit.name, values, fmt, a, b,
                   design_id=design_id, spec=spec, stream=stream, vectors=vectors, clock_ns=clock_ns, seed=seed,
                   out_root=out_root, say=say, keep_vcd=keep_vcd, cache=cache, recipe=recipe)
 
@@ -511,18 +568,24 @@ def _link_or_copy(src, dst):
         shutil.copy(src, dst)
 
 
+def set_recipe(work, recipe, module):
+    """Make ``work``/synth.ys (a copy of synth.ys) map ``module`` with RECIPES[recipe]."""
+    script = (work / "synth.ys").read_text()
+    assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
+    assert script.count("hierarchy -auto-top\n") == 1
+    script = script.replace("hierarchy -auto-top\n", f"hierarchy -top {module}\n")
+    (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
+                                                  RECIPES[recipe] + "\n"))
+
+
 def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
           keep_vcd, built, recipe=DEFAULT_RECIPE, operands=None):
     lib = built.library()
     (work / "design.v").write_text(design)
     _link_or_copy(built.lib, work / "cells.lib")
     shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
-    script = (HERE / "synth.ys").read_text()
-    assert script.count(RECIPES[DEFAULT_RECIPE] + "\n") == 1
-    assert script.count("hierarchy -auto-top\n") == 1
-    script = script.replace("hierarchy -auto-top\n", f"hierarchy -top {module}\n")
-    (work / "synth.ys").write_text(script.replace(RECIPES[DEFAULT_RECIPE] + "\n",
-                                                  RECIPES[recipe] + "\n"))
+    shutil.copy(HERE / "synth.ys", work / "synth.ys")
+    set_recipe(work, recipe, module)
 
     t = time.perf_counter()
     area = run_yosys(work)

@@ -43,7 +43,8 @@ def register_names(folder):
     for info in top["netnames"].values():
         attrs = info.get("attributes", {})
         if "hdlname" in attrs:
-            name = attrs["hdlname"].replace(" ", ".")
+            # An array with split operand ports sits inside a wrapper as ``core``.
+            name = attrs["hdlname"].replace(" ", ".").removeprefix("core.")
         else:
             m = re.match(r"design\.v:(\d+)\.(\d+)-(\d+)\.(\d+)$", attrs.get("src", ""))
             if not m:

@@ -4,7 +4,7 @@ en/clr have a synchronous one), priced
 by the cost flow's user-Verilog path (synth.flow.synth_verilog, same stream and library).
 
     PYTHONPATH=. python tools/registered_pe.py mitch_mac n=16 w=6 signed=c1 [--clock-ns 12]
-        [--vectors 2000] [--stream cnn] [-o build/synth]
+        [--vectors 2000] [--stream cnn] [--recipe abc] [-o build/synth]
 
 Writes build/registered_pe/<module>_reg.v and prints the flow's result record. The lone unit's
 own record has ideal input ports (no flip-flop, no clock pin behind a and b); an array PE pays
@@ -56,6 +56,7 @@ def main(argv=None):
     p.add_argument("--clock-ns", type=float, default=None)
     p.add_argument("--vectors", type=int, default=2000)
     p.add_argument("--stream", default="cnn")
+    p.add_argument("--recipe", default="abc", help="mapping recipe (synth.flow.RECIPES)")
     p.add_argument("-o", "--output", default="build/synth")
     args = p.parse_args(argv)
     params = {}
@@ -65,7 +66,7 @@ def main(argv=None):
     path, top, signed = write_registered(args.unit, params)
     record = synth_verilog(path, top=top, operands=["a", "b"], signed=signed, stream=args.stream,
                            vectors=args.vectors, clock_ns=args.clock_ns, out_root=args.output,
-                           cache=False)
+                           cache=False, recipe=args.recipe)
     print(json.dumps(record, indent=2, sort_keys=True))
 
 

@@ -4,13 +4,15 @@ synth/sta.tcl, OSU018) without the gate-level simulation, for quick timing compa
     PYTHONPATH=. python tools/sta_only.py systolic rows=4 cols=4 pe=int_mac n=16
     PYTHONPATH=. python tools/sta_only.py int_mac n=16 --driven
     PYTHONPATH=. python tools/sta_only.py systolic rows=4 cols=4 pe=bf16_mac --hier
+    PYTHONPATH=. python tools/sta_only.py bf16_mac --driven --recipe abc-delay
 
 Prints {"module", "area", "delay_ns"}; writes build/sta/<module>/ (timing.rpt: the critical path
 and each path class). ``--driven`` also times the unit with every data input driven by a
 DFFPOSX1 Q pin (``driven_delay_ns``): a unit inside a design is fed by flip-flops, while the
 flow's ideal input ports have no drive delay. ``--hier`` maps each module separately and flattens
 afterwards (synth.ys with ``synth`` instead of ``synth -flatten``; writes build/sta/<module>--hier/),
-so every PE of an array gets the lone PE's mapping.
+so every PE of an array gets the lone PE's mapping. ``--recipe R`` maps with synth.flow.RECIPES[R]
+(default ``abc``; writes build/sta/<module>--<R>/).
 """
 import json
 import shutil
@@ -36,9 +38,11 @@ puts "worst_slack_ns [worst_slack -max]"
 """
 
 
-def sta_only(unit_name, params, root="build/sta", driven=False, hier=False):
+def sta_only(unit_name, params, root="build/sta", driven=False, hier=False,
+             recipe=flow.DEFAULT_RECIPE):
     comp = get_unit(unit_name).build(**params)
-    work = Path(root) / (comp.name + ("--hier" if hier else ""))
+    suffix = ("--hier" if hier else "") + ("" if recipe == flow.DEFAULT_RECIPE else f"--{recipe}")
+    work = Path(root) / (comp.name + suffix)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copy(write_verilog(comp, work), work / "design.v")
@@ -46,6 +50,7 @@ def sta_only(unit_name, params, root="build/sta", driven=False, hier=False):
     shutil.copy(libraries.build(libraries.resolve(None)).lib, work / "cells.lib")
     for script in ("synth.ys", "sta.tcl"):
         shutil.copy(flow.HERE / script, work / script)
+    flow.set_recipe(work, recipe, comp.name)
     if hier:
         # Map every module on its own (an array's PEs get the lone PE's netlist), flatten after.
         ys = (work / "synth.ys").read_text()
@@ -56,7 +61,8 @@ def sta_only(unit_name, params, root="build/sta", driven=False, hier=False):
     slack, timing, _, _ = flow.run_sta(work, top=comp.name, clock_ns=1000.0, clock_port="clk",
                                        power=False)
     (work / "timing.rpt").write_text(timing)
-    out = {"module": comp.name, "area": area, "delay_ns": round(1000.0 - slack, 4)}
+    out = {"module": comp.name, "recipe": recipe, "area": area,
+           "delay_ns": round(1000.0 - slack, 4)}
     if driven:
         (work / "driven.tcl").write_text(DRIVEN.format(top=comp.name))
         text = subprocess.run(["sta", "-no_splash", "-exit", "driven.tcl"], cwd=work,
@@ -68,9 +74,15 @@ def sta_only(unit_name, params, root="build/sta", driven=False, hier=False):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a not in ("--driven", "--hier")]
+    argv = sys.argv[1:]
+    recipe = flow.DEFAULT_RECIPE
+    if "--recipe" in argv:
+        at = argv.index("--recipe")
+        recipe = argv[at + 1]
+        del argv[at:at + 2]
+    args = [a for a in argv if a not in ("--driven", "--hier")]
     params = {}
     for kv in args[1:]:
         k, v = kv.split("=")
         params[k] = int(v) if v.lstrip("-").isdigit() else v
-    sta_only(args[0], params, driven="--driven" in sys.argv, hier="--hier" in sys.argv)
+    sta_only(args[0], params, driven="--driven" in argv, hier="--hier" in argv, recipe=recipe)
