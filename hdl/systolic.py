@@ -103,11 +103,11 @@ from golden.control_variate import KAPPA_FRAC_BITS
 from golden.params import ParameterError, check_choice, check_int
 from golden.systolic import cv_widths
 from hdl.bf16_mul import Bf16Mul
+from hdl.delays import REPLICA, delay_lines
 from hdl.catalogue import get_unit
 from hdl.fp32_add import Fp32Add
 
 PE_UNITS = ("bf16_mac", "mitch_bf16_mac", "int_mac", "mitch_mac")
-REPLICA = {"approxmac_replica": 1}     # a deliberate copy of a control flip-flop (see above)
 
 
 def module_name(rows, cols, pe_name, cv_suffix=""):
@@ -196,24 +196,7 @@ class SystolicArray(wiring.Component):
         m = Module()
         rows, cols = self.rows, self.cols
 
-        def delayed(value, cycles, name, attrs=None, reset_less=False):
-            for stage in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{stage + 1}", attrs=attrs,
-                                  reset_less=reset_less)
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        def taps(value, count, name):
-            """value delayed 0, 1, ..., count cycles."""
-            out = [value]
-            for _ in range(count):
-                out.append(delayed(out[-1], 1, f"{name}{len(out) - 1}"))
-            return out
-
-        def replica(value, name):
-            """One PE's own registered copy of a control signal (no reset: see local_reset)."""
-            return delayed(value, 1, name, attrs=REPLICA, reset_less=True)
+        delayed, taps, replica = delay_lines(m)
 
         def local_reset(i, j):
             """PE (i, j)'s domain: clk, and rst one cycle late from the PE's own copy."""

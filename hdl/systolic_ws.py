@@ -77,10 +77,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from golden.params import ParameterError, check_int
+from .delays import delay_lines
 
 from .ws_pe import PE_UNITS, WsPe, mac_template
 
-REPLICA = {"approxmac_replica": 1}     # a deliberate copy of a control flip-flop (see above)
 
 __all__ = ["PE_UNITS", "WeightStationaryArray", "module_name"]
 
@@ -142,24 +142,7 @@ class WeightStationaryArray(wiring.Component):
         m = Module()
         rows, cols = self.rows, self.cols
 
-        def delayed(value, cycles, name, attrs=None, reset_less=False):
-            for stage in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{stage + 1}", attrs=attrs,
-                                  reset_less=reset_less)
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        def taps(value, count, name):
-            """value delayed 0, 1, ..., count cycles (reset: the control delay lines)."""
-            out = [value]
-            for _ in range(count):
-                out.append(delayed(out[-1], 1, f"{name}{len(out) - 1}"))
-            return out
-
-        def replica(value, name):
-            """One PE's own registered copy of a control signal (no reset: see the docstring)."""
-            return delayed(value, 1, name, attrs=REPLICA, reset_less=True)
+        delayed, taps, replica = delay_lines(m)
 
         # The control of input cycle t reaches PE (k, j) in cycle t + k + j, with its row.
         valid_at = taps(self.valid, rows + cols - 1, "valid")
