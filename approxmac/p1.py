@@ -29,7 +29,7 @@ import numpy as np
 from golden.mac import mac_run
 from golden.params import ParameterError
 
-from .report import HEADLINE_RULE, RECIPE_FIELDS, pairing
+from .report import HEADLINE_RULE, RECIPE_FIELDS, pairing, put_section
 
 CLAIM_RATIO = 0.20
 LIBRARIES = ("osu018", "sky130hd")
@@ -443,9 +443,5 @@ def attach_p1(out_dir="build/report"):
     report, section = out_dir / "REPORT.md", out_dir / "p1_study.md"
     if not (report.is_file() and section.is_file()):
         return False
-    text = report.read_text()
-    if P1_BEGIN in text:
-        text = text[:text.index(P1_BEGIN)] + text[text.index(P1_END) + len(P1_END):]
-    report.write_text(text.rstrip("\n") + "\n\n" + P1_BEGIN + "\n" + section.read_text().strip()
-                      + "\n" + P1_END + "\n")
+    put_section(report, P1_BEGIN, P1_END, section.read_text().strip())
     return True

@@ -354,17 +354,22 @@ def attach_accuracy(out_dir="build/report"):
     report, table = out_dir / "REPORT.md", out_dir / "accuracy.md"
     if not (report.is_file() and table.is_file()):
         return False
-    text = report.read_text()
-    if ACCURACY_BEGIN in text:
-        text = text[:text.index(ACCURACY_BEGIN)] + text[text.index(ACCURACY_END) + len(ACCURACY_END):]
-    section = [ACCURACY_BEGIN, "## CNN accuracy (approxmac accuracy)", "", table.read_text().strip(), ""]
+    section = ["## CNN accuracy (approxmac accuracy)", "", table.read_text().strip(), ""]
     for png, title in (("accuracy_vs_w.png", "accuracy vs w"),
                        ("accuracy_energy.png", "accuracy vs energy per MAC")):
         if (out_dir / png).is_file():
             section += [f"![{title}]({png})", ""]
-    section.append(ACCURACY_END)
-    report.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n")
+    put_section(report, ACCURACY_BEGIN, ACCURACY_END, "\n".join(section).rstrip("\n"))
     return True
+
+
+def put_section(report, begin, end, body):
+    """Append ``body`` to the file ``report`` between the marker lines ``begin`` and ``end``,
+    removing an older copy between the same markers first (never duplicated)."""
+    text = report.read_text()
+    if begin in text:
+        text = text[:text.index(begin)] + text[text.index(end) + len(end):]
+    report.write_text(text.rstrip("\n") + "\n\n" + begin + "\n" + body + "\n" + end + "\n")
 
 
 def _saving(value, reference):
