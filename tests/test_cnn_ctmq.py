@@ -104,17 +104,23 @@ def test_average_pool_in_numpy_order(hw):
     np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
 
 
-def test_ctmq_command_end_to_end(tiny, tmp_path, monkeypatch):
-    """--ctmq from an FP32 model, at w = 2 with one cycle through the accurate model: writes a
-    model that the executor runs, records the schedule and the emulator check, and changed the
-    weights (the steps down in w: test_family)."""
-    net = nets.build("smallcnn", tiny.image_shape)
+def fp32_model(tiny, tmp_path, monkeypatch):
+    """A smallcnn trained one epoch on ``tiny``, saved as tmp_path/fp32.onnx; data.load -> tiny."""
     tr = train.Trainer("smallcnn", tiny, epochs=1, seed=1, batch=32)
     tr.train_epoch()
     stats, _ = tr.population_stats(passes=1, batch=32)
     src = tmp_path / "fp32.onnx"
     onnx.save(tr.to_onnx(stats, {"fp32_test_accuracy": 0.5, "training_command": "t"}), src)
     monkeypatch.setattr(data, "load", lambda name: tiny)
+    return src
+
+
+def test_ctmq_command_end_to_end(tiny, tmp_path, monkeypatch):
+    """--ctmq from an FP32 model, at w = 2 with one cycle through the accurate model: writes a
+    model that the executor runs, records the schedule and the emulator check, and changed the
+    weights (the steps down in w: test_family)."""
+    net = nets.build("smallcnn", tiny.image_shape)
+    src = fp32_model(tiny, tmp_path, monkeypatch)
     out = tmp_path / "w2.onnx"
     train.main(["--ctmq", "--from", str(src), "--mult", "mitch_bf16_w2_trunc", "--start-w", "2",
                 "--cycles", "1", "--steps", "2", "--fp32-steps", "1", "--batch", "32",
@@ -138,12 +144,7 @@ def test_ctmq_command_end_to_end(tiny, tmp_path, monkeypatch):
 def test_zero_steps_re_estimates_bn_only(tiny, tmp_path, monkeypatch):
     """--steps 0 --cycles 0: no SGD step (the weights are the start model's), the BN statistics
     are the target-w network's."""
-    tr = train.Trainer("smallcnn", tiny, epochs=1, seed=1, batch=32)
-    tr.train_epoch()
-    stats, _ = tr.population_stats(passes=1, batch=32)
-    src = tmp_path / "fp32.onnx"
-    onnx.save(tr.to_onnx(stats, {"fp32_test_accuracy": 0.5, "training_command": "t"}), src)
-    monkeypatch.setattr(data, "load", lambda name: tiny)
+    src = fp32_model(tiny, tmp_path, monkeypatch)
     out = tmp_path / "bn.onnx"
     train.main(["--ctmq", "--from", str(src), "--mult", "mitch_bf16_w2_trunc", "--start-w", "2",
                 "--cycles", "0", "--steps", "0", "--batch", "32", "--bn-passes", "1",
