@@ -233,7 +233,7 @@ def run(models=DEFAULT_MODELS, dataset="fashion-mnist", entries="headline",
             if isinstance(what, tuple):
                 traces.append(save_trace(trace_dir, plans[pi].name, what[1], r, say))
     meta = run_metadata(plans, ds, sets, calib_desc, calibs[0] is not None, fp32_logits,
-                        exact_nodes, scheduler, n_workers, shard, batch, traces)
+                        exact_nodes, scheduler, n_workers, shard, batch, traces, cache)
     result = {"records": records, "run": meta}
     from .accuracy_report import write_outputs
     write_outputs(result, Path(out_dir), say)
@@ -430,18 +430,32 @@ def run_cached(runner, fn, tasks, parts, label, cache=True, say=None):
     return results
 
 
+def _ort_logits(plan, cache):
+    """onnxruntime's logits of the plan's images (the FP32 cross-check), from the cache when
+    its key (model, images, onnxruntime's version) is there."""
+    from .executor import ort_run
+    parts = dict(task_parts("onnxruntime", plan.path, images=plan.x),
+                 onnxruntime=importlib.metadata.version("onnxruntime"))
+    key = task_cache.result_key(**parts)
+    ort = task_cache.load_object(key, CACHE_KIND) if cache else None
+    if ort is None:
+        ort = np.concatenate([ort_run(plan.model, plan.x[i:i + 1000])
+                              for i in range(0, len(plan.x), 1000)])
+        task_cache.store_object(key, ort, parts, CACHE_KIND)
+    return ort
+
+
 def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def run_metadata(plans, ds, sets, calib_desc, calibrated, fp32_logits, exact_nodes, scheduler,
-                 n_workers, shard, batch, traces):
-    """The run's description: data, models (with the onnxruntime cross-check), image sets."""
-    from .executor import ort_run
+                 n_workers, shard, batch, traces, cache=False):
+    """The run's description: data, models (with the onnxruntime cross-check, cached like a
+    task), image sets."""
     models = []
     for pi, p in enumerate(plans):
-        ort = np.concatenate([ort_run(p.model, p.x[i:i + 1000])
-                              for i in range(0, len(p.x), 1000)])
+        ort = _ort_logits(p, cache)
         ours = fp32_logits[pi]
         models.append({
             "name": p.name, "path": str(p.path), "sha256": _sha256(p.path),
