@@ -69,25 +69,29 @@ def lookup(key, kind, marker="key.json"):
     return folder if (folder / marker).is_file() else None
 
 
-def _put(key, kind, parts, fill):
-    """Write an entry: ``fill(tmp folder)``, its key.json, then one rename into place (another
-    process storing the same key at the same time is harmless: the last one wins)."""
+def _put(key, kind, parts, fill, replace=True):
+    """Write an entry: ``fill(tmp folder)``, its key.json, then one rename into place. Another
+    process storing the same key at the same time is harmless: with ``replace`` the last one
+    wins; without, an entry already in place stays (readers never see it removed)."""
     final = entry(key, kind)
+    if not replace and lookup(key, kind) is not None:
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f"{key}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     fill(tmp)
     (tmp / "key.json").write_text(json.dumps(parts, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
+    if replace:
+        shutil.rmtree(final, ignore_errors=True)
     try:
         tmp.rename(final)
     except OSError:                 # stored meanwhile by another worker
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def store(key, folder, parts, kind, files=None):
+def store(key, folder, parts, kind, files=None, replace=True):
     """Copy a finished folder (only ``files`` of it, when given) into the cache, replacing an
-    older entry."""
+    older entry (``replace=False``: keeping it)."""
     def fill(tmp):
         if files is None:
             shutil.copytree(folder, tmp)
@@ -95,7 +99,7 @@ def store(key, folder, parts, kind, files=None):
         tmp.mkdir()
         for name in files:
             shutil.copy(Path(folder) / name, tmp / name)
-    _put(key, kind, parts, fill)
+    _put(key, kind, parts, fill, replace)
 
 
 def restore(cached, final):

@@ -45,6 +45,7 @@ def lookup(key, kind="results"):
     return _lookup(key, kind, marker="result.json" if kind == "results" else "key.json")
 
 
-def store(key, folder, parts, kind="results", files=None):
-    """Copy a finished folder (only ``files`` of it, when given) into the cache."""
-    _store(key, folder, parts, kind, files)
+def store(key, folder, parts, kind="results", files=None, replace=True):
+    """Copy a finished folder (only ``files`` of it, when given) into the cache (``replace``:
+    replacing an entry already there, else keeping it)."""
+    _store(key, folder, parts, kind, files, replace)

@@ -619,7 +619,8 @@ def _netlist_stage(design, module, work, say, built, recipe, probe, design_diges
     # repr-exact floats: a cached netlist gives the same figures as a fresh one
     (work / "netlist_stage.json").write_text(json.dumps({"area_um2": area,
                                                          "worst_slack_ns": slack}) + "\n")
-    result_cache.store(key, work, parts, kind="netlists", files=NETLIST_FILES)
+    # --no-cache replaces the entry; otherwise one already stored by another worker stays
+    result_cache.store(key, work, parts, kind="netlists", files=NETLIST_FILES, replace=not cache)
     return area, slack
 
 

@@ -209,7 +209,8 @@ def compile_icarus(workdir, netlist_v, cell_models, cache_parts=None):
         raise RuntimeError(f"iverilog failed (log: {workdir / 'gatesim.log'}):\n{text[-2000:]}")
     if key is not None:
         (workdir / "compile.log").write_text(text)
-        cache.store(key, workdir, parts, kind="icarus", files=("gatesim.vvp", "compile.log"))
+        cache.store(key, workdir, parts, kind="icarus", files=("gatesim.vvp", "compile.log"),
+                    replace=False)
         (workdir / "compile.log").unlink()
     return text
 
