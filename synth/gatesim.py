@@ -46,6 +46,7 @@ GUARD_NS = 0.01
 DRIVE_NS = 0.05
 RESET_SETTLE_NS = 1000.0
 COUNT_BITS = 32        # per net: up to 2^32 - 1 changes in the measured window
+COUNT_GROUP = 500      # toggle counters per generate block (see instrument_netlist)
 
 
 @dataclass
@@ -164,8 +165,15 @@ def instrument_netlist(netlist, src, dst, *, clock=None):
         settle = "" if name == clock else \
             ("if (late_) begin if ($realtime - step_start_ > settle_) "
              "settle_ = $realtime - step_start_; end ")
+        # Icarus's compile time grows faster than linearly with the processes of one scope
+        # (measured: 16 000 such blocks 12.9 s in one scope, 5.1 s in generate blocks of 1000),
+        # so the counters sit in generate blocks of COUNT_GROUP; names resolve upwards as before.
+        if k % COUNT_GROUP == 0:
+            body.append(f"  if (1) begin : count_g{k // COUNT_GROUP}")
         body.append(f"  always @({name}) if (counting_) begin "
                     f"count_[{k}] = count_[{k}] + {{{name}, {COUNT_BITS}'d1}}; {settle}end")
+        if k % COUNT_GROUP == COUNT_GROUP - 1 or k == n - 1:
+            body.append("  end")
     # Counts are written by index (one loop, not one statement per net, which Icarus compiles
     # slowly); simulate() turns them into toggles.txt with the nets' names.
     body += ["  task write_toggles_;", "    integer fd_;", "    begin",
