@@ -140,7 +140,8 @@ def cmd_accuracy(args):
             subset_entries=args.subset_mult, subset=args.subset, seq_images=args.seq_images,
             limit=args.limit, batch=args.batch, exact_nodes=exact,
             calib_images=args.calib_images, shard=args.shard, scheduler=args.scheduler,
-            n_workers=args.workers, out_dir=args.output, trace_dir=args.traces or None)
+            n_workers=args.workers, out_dir=args.output, trace_dir=args.traces or None,
+            cache=not args.no_cache)
     except TaskError as e:
         print(f"approxmac: error: {e}\n{e.remote_traceback}", file=sys.stderr)
         return 1
@@ -257,6 +258,9 @@ def build_parser():
                      help="LocalCluster worker processes (default: the cores)")
     acc.add_argument("--traces", default="build/traces",
                      help="operand-trace directory ('' = none; default %(default)s)")
+    acc.add_argument("--no-cache", action="store_true",
+                     help="recompute every task (and replace the cached results; cache: "
+                          "$APPROXMAC_CACHE or build/cache)")
     acc.add_argument("-o", "--output", default="build/report")
     acc.set_defaults(func=cmd_accuracy)
     return parser

@@ -40,7 +40,7 @@ class Entry:
     max_vectors: int = 0     # arrays: measured cycles are capped (each cycle is R x C MACs)
     first_stream_only: bool = False   # arrays: gate-level runs of ~40k cells take minutes each
     first_library_only: bool = False  # arrays, lone multipliers, adder: first --liberty only
-    one_recipe: bool = False          # the default mapping recipe only (as arrays)
+    one_recipe: bool = False          # the default mapping recipe only (arrays: ARRAY_RECIPE)
 
     @property
     def label(self):
@@ -62,6 +62,10 @@ BASELINE = "bf16_mac"
 # Measured cycles of a 4 x 4 array: two tiles of K = 64 (2 048 MACs). The arrays are not
 # headline pairings and their gate-level runs (~38 000 cells) were most of make report's time.
 ARRAY_CYCLES = 128
+# The arrays' one mapping recipe: Yosys's default mapping plus ABC's buffering of high-fanout
+# nets and sizing, without which a flattened float array misses its PE's speed (synth/README.md,
+# "Why abc-buf"). Their lone PEs are compared under the same recipe.
+ARRAY_RECIPE = "abc-buf"
 
 
 def unit_set(ws):
@@ -257,8 +261,8 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
     ``liberties``: built-in names or Liberty files (None: the default library); REPORT.md has one
     part per library, and the plots of every library after the first carry its name.
     ``recipes``: the mapping recipes every unit runs through (default: all of synth.flow.RECIPES;
-    arrays only the default one); the headline figure of a unit is HEADLINE_RULE's pick, and
-    costs.json lists every recipe's figures next to it. ``scheduler``: where the runs go
+    arrays only ARRAY_RECIPE, the posit units only the default one); the headline figure of a
+    unit is HEADLINE_RULE's pick, and costs.json lists every recipe's figures next to it. ``scheduler``: where the runs go
     (sweep.runner.run_tasks: None = a LocalCluster of ``jobs`` worker processes, "serial", or
     tcp://HOST:PORT of a running dask cluster); costs.json has the same bytes either way."""
     from synth import libraries
@@ -289,7 +293,8 @@ def run_report(out_dir="build/report", vectors=2000, jobs=None, streams=("cnn", 
               if (s == streams[0] or not e.first_stream_only)
               and (lib == names[0] or not e.first_library_only)]
     tasks = [(e, s, lib, r) for e, s, lib in groups
-             for r in (recipes if not (e.is_array or e.one_recipe) else [DEFAULT_RECIPE])]
+             for r in ([ARRAY_RECIPE] if e.is_array else [DEFAULT_RECIPE] if e.one_recipe
+                       else recipes)]
     _say(f"approxmac report: {len(tasks)} runs ({len(entries)} units, {len(streams)} streams, "
          f"{len(names)} libraries, recipes {', '.join(recipes)}), {vectors} vectors each, "
          f"{jobs} in parallel")
@@ -603,8 +608,12 @@ def array_section(results, by, streams):
              "MAC per cycle while tiles of K = 64 stream back to back (valid = 1, last every 64 "
              f"cycles), over {cycles} measured cycles ({macs} MACs) of the first stream only, "
              "since a gate-level run of a ~40 000-cell array takes minutes. "
+             f"Every array is mapped with the `{ARRAY_RECIPE}` recipe (ABC's buffering of "
+             "high-fanout nets and gate sizing after Yosys's default mapping: without it a "
+             "flattened float array misses its PE's speed; synth/README.md). "
              "Overhead = the array against R·C lone MACs of its PE (area) and against "
-             "one lone MAC (energy per MAC), both measured on the same stream; the array adds "
+             "one lone MAC (energy per MAC), the lone PE's netlist of the same recipe, both "
+             "measured on the same stream; the array adds "
              "skew, operand-forwarding and de-skew registers.", "",
              "| array | stream | cells | area µm² | fmax MHz | energy pJ/MAC | lone PE (pairing) "
              "| area overhead vs R·C lone PEs | energy/MAC overhead vs the lone PE |",
@@ -612,14 +621,19 @@ def array_section(results, by, streams):
     for _, entry, stream, rec, _ in arrays:
         lone = by.get((entry.lone, stream))
         rc = entry.params["rows"] * entry.params["cols"]
+        # the lone PE's netlist under the array's recipe (compare like with like), else its pick
+        same = [x for x in (lone or {}).get("recipes", []) if x["recipe"] == rec["recipe"]]
+        lone = same[0] if same else lone
         if lone is None:
             area_over = energy_over = "lone PE not measured"
         else:
             area_over = f"{100 * (rec['area_um2'] / (rc * lone['area_um2']) - 1):+.1f} %"
             energy_over = f"{100 * (rec['energy_pj_per_op'] / lone['energy_pj_per_op'] - 1):+.1f} %"
-        lines.append(f"| {entry.label} | {stream} | {rec['cells']} | {rec['area_um2']:.0f} | "
-                     f"{1000 / rec['delay_ns']:.1f} | {rec['energy_pj_per_op']:.3f} | "
-                     f"{entry.label} vs {rc} × {entry.lone} | {area_over} | {energy_over} |")
+        lone_name = f"{entry.lone} ({lone['recipe']})" if lone else entry.lone
+        lines.append(f"| {entry.label} ({rec['recipe']}) | {stream} | {rec['cells']} | "
+                     f"{rec['area_um2']:.0f} | {1000 / rec['delay_ns']:.1f} | "
+                     f"{rec['energy_pj_per_op']:.3f} | {entry.label} vs {rc} × {lone_name} | "
+                     f"{area_over} | {energy_over} |")
     lines.append("")
     return lines
 

@@ -19,12 +19,24 @@ an in-process LocalCluster by default, ``scheduler="tcp://HOST:PORT"`` for a run
 the same bytes. Every input is checked (files, data set, shape, entries, exact nodes, one FP32 image
 through each model) before any work; nothing is written until the results are in.
 
+Every task's result (calibration, logits of a shard, an operand trace) is cached on disk
+(sweep.cache, kind ``accuracy``, under $APPROXMAC_CACHE or build/cache), keyed by what it is
+computed from (:func:`task_parts`): the model file's sha256, the data set's name, the images
+themselves (hence the image selection and preprocessing) and their indices, the entry (unit and
+its parameters), the calibration, exact nodes, batch, the code that computes it (every .py of
+golden/ and cnn/) and the versions of the numeric packages. A rerun computes only the tasks
+whose key changed; ``cache=False`` (``--no-cache``) recomputes every task and replaces its entry.
+accuracy.json holds no wall-clock time, so a cached rerun writes the same bytes.
+
 Outputs (cnn.accuracy_report): ``accuracy.json`` (``records`` + ``run`` metadata),
 ``accuracy.md``, ``accuracy_vs_w.png``, ``accuracy_energy.png`` (when ``costs.json`` of the cost
 flow is in the output folder), and operand traces (cnn.traces) for the cost flow.
 """
 
+import functools
 import hashlib
+import importlib.metadata
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -34,6 +46,7 @@ import numpy as np
 
 from golden.params import ParameterError
 from sweep import Runner, Task
+from sweep import cache as task_cache
 
 from . import data as cnn_data
 from .mults import parse_entry
@@ -167,9 +180,10 @@ def run(models=DEFAULT_MODELS, dataset="fashion-mnist", entries="headline",
         subset_entries="sweep", subset=DEFAULT_SUBSET, seq_images=DEFAULT_SEQ_IMAGES, limit=None,
         batch=100, exact_nodes=(), calib_images=DEFAULT_CALIB_IMAGES, shard=DEFAULT_SHARD,
         scheduler=None, n_workers=None, out_dir="build/report", trace_dir="build/traces",
-        trace_pairs=20000, progress=None):
+        trace_pairs=20000, progress=None, cache=True):
     """Run the grid; write the outputs; return ``{"records": [...], "run": {...}, "logits":
-    {(model, entry): logits}}`` (the first two are accuracy.json).
+    {(model, entry): logits}}`` (the first two are accuracy.json). ``cache``: reuse the cached
+    results of unchanged tasks (False: recompute and replace them).
 
     Raises
     ------
@@ -184,7 +198,7 @@ def run(models=DEFAULT_MODELS, dataset="fashion-mnist", entries="headline",
     exact_nodes = tuple(exact_nodes)
     with Runner(scheduler, n_workers, say) as runner:
         results, where, calibs = _compute(runner, plans, sets, exact_nodes, batch, shard,
-                                          trace_dir, trace_pairs)
+                                          trace_dir, trace_pairs, ds.name, cache, say)
 
     records, fp32_logits, all_logits = [], {}, {}
     for pi, p in enumerate(plans):
@@ -219,11 +233,11 @@ def run(models=DEFAULT_MODELS, dataset="fashion-mnist", entries="headline",
             if isinstance(what, tuple):
                 traces.append(save_trace(trace_dir, plans[pi].name, what[1], r, say))
     meta = run_metadata(plans, ds, sets, calib_desc, calibs[0] is not None, fp32_logits,
-                        exact_nodes, scheduler, n_workers, shard, batch, time.time() - t_start,
-                        traces)
+                        exact_nodes, scheduler, n_workers, shard, batch, traces, cache)
     result = {"records": records, "run": meta}
     from .accuracy_report import write_outputs
     write_outputs(result, Path(out_dir), say)
+    say(f"accuracy: {time.time() - t_start:.1f} s wall")
     return dict(result, logits=all_logits)
 
 
@@ -291,20 +305,25 @@ def prepare(models, dataset, entries, subset_entries, subset, seq_images, limit,
     return plans, ds, sets, calib_desc
 
 
-def _compute(runner, plans, sets, exact_nodes, batch, shard, trace_dir, trace_pairs):
+def _compute(runner, plans, sets, exact_nodes, batch, shard, trace_dir, trace_pairs,
+             dataset="", cache=True, say=None):
     """The two waves: calibration (when an integer unit or a trace needs it), then the grid
     (traces first: few, and wanted by the cost flow). Returns (results, where, calibs): where[i]
-    is (model index, entry) or (model index, ("trace", format)) of results[i]."""
+    is (model index, entry) or (model index, ("trace", format)) of results[i]. Cached tasks
+    (:func:`run_cached`) are not run."""
     need = bool(trace_dir) or any(parse_entry(e)[0].kind == "int"
                                   for p in plans for e, _ in p.entries)
-    calibs = calibrate_all(plans, runner) if need else [None] * len(plans)
-    tasks, where = [], []
+    calibs = calibrate_all(plans, runner, cache, say) if need else [None] * len(plans)
+    tasks, where, keys = [], [], []
     if trace_dir:
         from .traces import trace_tasks
         for pi, p in enumerate(plans):
             for fmt, t in trace_tasks(p.path, p.x, calibs[pi], p.name, trace_pairs):
                 tasks.append(Task(t.name, ("trace",) + t.args))
                 where.append((pi, ("trace", fmt)))
+                _, entry, x, calib, pairs, seed = t.args
+                keys.append(task_parts("trace", p.path, entry=entry, images=x,
+                                       calib=_used_calib(entry, calib), pairs=pairs, seed=seed))
     for pi, p in enumerate(plans):
         for entry, set_name in p.entries:
             size = SEQ_SHARD if set_name == "mac_order" else shard
@@ -313,18 +332,23 @@ def _compute(runner, plans, sets, exact_nodes, batch, shard, trace_dir, trace_pa
                                   ("logits", str(p.path), entry, p.x[part], calibs[pi],
                                    exact_nodes, batch)))
                 where.append((pi, entry))
-    return runner.run(grid_task, tasks, label="accuracy"), where, calibs
+                keys.append(task_parts("logits", p.path, dataset=dataset, entry=entry,
+                                       images=p.x[part], indices=part,
+                                       calib=_used_calib(entry, calibs[pi]),
+                                       exact_nodes=list(exact_nodes), batch=batch))
+    return run_cached(runner, grid_task, tasks, keys, "accuracy", cache, say), where, calibs
 
 
-def calibrate_all(plans, runner):
+def calibrate_all(plans, runner, cache=False, say=None):
     """Per model {node: absmax} (max over shards of the calibration images)."""
-    tasks, owner = [], []
+    tasks, owner, keys = [], [], []
     for pi, p in enumerate(plans):
         for part in _shards(np.arange(len(p.x_calib)), DEFAULT_SHARD):
             tasks.append(Task(f"{p.name} calibration images {part[0]}..{part[-1]}",
                               (str(p.path), p.x_calib[part])))
             owner.append(pi)
-    results = runner.run(calib_task, tasks, label="calibration")
+            keys.append(task_parts("calibration", p.path, images=p.x_calib[part]))
+    results = run_cached(runner, calib_task, tasks, keys, "calibration", cache, say)
     calibs = [{} for _ in plans]
     for pi, r in zip(owner, results):
         for node, v in r.items():
@@ -332,18 +356,106 @@ def calibrate_all(plans, runner):
     return calibs
 
 
+# ---------------------------------------------------------------- the result cache
+CACHE_KIND = "accuracy"
+# The packages whose arithmetic the results depend on (besides golden/ and cnn/ themselves).
+NUMERIC_PACKAGES = ("numpy", "ml_dtypes", "numba", "onnx", "scipy")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest():
+    """sha256 over the code that computes a task: every .py of golden/ and cnn/."""
+    root = Path(__file__).resolve().parent.parent
+    return task_cache.code_digest([*(root / "golden").rglob("*.py"),
+                                   *(root / "cnn").rglob("*.py")])
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions():
+    def version(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+    return {name: version(name) for name in NUMERIC_PACKAGES}
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path, size, mtime_ns):
+    return task_cache.file_digest(path)
+
+
+def _used_calib(entry, calib):
+    """The calibration an entry's results depend on: only integer units read it."""
+    return calib if parse_entry(entry)[0].kind == "int" else None
+
+
+def _calib_digest(calib):
+    """A calibration ({node: absmax}) as text that keeps every bit of every value."""
+    if calib is None:
+        return None
+    return task_cache.digest(json.dumps(
+        {k: float(v).hex() for k, v in calib.items()}, sort_keys=True))
+
+
+def task_parts(task, model_path, *, images, calib=None, indices=None, **parts):
+    """The key parts of one task: its kind, the model file's sha256, the images' digest (and
+    their indices, when given), the calibration's digest, the given ``parts`` (data set, entry,
+    exact nodes, batch, ...), the code digest and the numeric packages' versions."""
+    st = Path(model_path).stat()
+    out = {"task": task, "model": _file_sha256(str(model_path), st.st_size, st.st_mtime_ns),
+           "images": task_cache.digest(np.ascontiguousarray(images)),
+           "calib": _calib_digest(calib), "code": code_digest(),
+           "packages": package_versions(), **parts}
+    if indices is not None:
+        idx = np.asarray(indices)
+        out["indices"] = {"first": int(idx[0]), "last": int(idx[-1]), "count": len(idx),
+                          "digest": task_cache.digest(idx.astype(np.int64))}
+    return out
+
+
+def run_cached(runner, fn, tasks, parts, label, cache=True, say=None):
+    """``runner.run(fn, tasks)`` for the tasks whose key (``parts[i]``) is not cached, the
+    cached results for the others; every computed result is stored. ``cache=False`` computes
+    every task (and replaces its entry)."""
+    keys = [task_cache.result_key(**p) for p in parts]
+    results = [task_cache.load_object(k, CACHE_KIND) if cache else None for k in keys]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if say and cache:
+        say(f"{label}: {len(tasks) - len(todo)} of {len(tasks)} tasks cached "
+            f"({task_cache.cache_root() / CACHE_KIND})")
+    for i, r in zip(todo, runner.run(fn, [tasks[i] for i in todo], label=label)):
+        results[i] = r
+        task_cache.store_object(keys[i], r, parts[i], CACHE_KIND)
+    return results
+
+
+def _ort_logits(plan, cache):
+    """onnxruntime's logits of the plan's images (the FP32 cross-check), from the cache when
+    its key (model, images, onnxruntime's version) is there."""
+    from .executor import ort_run
+    parts = dict(task_parts("onnxruntime", plan.path, images=plan.x),
+                 onnxruntime=importlib.metadata.version("onnxruntime"))
+    key = task_cache.result_key(**parts)
+    ort = task_cache.load_object(key, CACHE_KIND) if cache else None
+    if ort is None:
+        ort = np.concatenate([ort_run(plan.model, plan.x[i:i + 1000])
+                              for i in range(0, len(plan.x), 1000)])
+        task_cache.store_object(key, ort, parts, CACHE_KIND)
+    return ort
+
+
 def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def run_metadata(plans, ds, sets, calib_desc, calibrated, fp32_logits, exact_nodes, scheduler,
-                 n_workers, shard, batch, wall, traces):
-    """The run's description: data, models (with the onnxruntime cross-check), image sets."""
-    from .executor import ort_run
+                 n_workers, shard, batch, traces, cache=False):
+    """The run's description: data, models (with the onnxruntime cross-check, cached like a
+    task), image sets."""
     models = []
     for pi, p in enumerate(plans):
-        ort = np.concatenate([ort_run(p.model, p.x[i:i + 1000])
-                              for i in range(0, len(p.x), 1000)])
+        ort = _ort_logits(p, cache)
         ours = fp32_logits[pi]
         models.append({
             "name": p.name, "path": str(p.path), "sha256": _sha256(p.path),
@@ -372,8 +484,7 @@ def run_metadata(plans, ds, sets, calib_desc, calibrated, fp32_logits, exact_nod
         "statistics": "top1_ci: 95 % Wilson interval; mcnemar_p: exact two-sided McNemar test "
                       "against FP32 on the same images; significant: mcnemar_p < 0.05",
         "scheduler": scheduler or "LocalCluster", "n_workers": n_workers,
-        "shard_images": shard, "batch": batch, "traces": [str(t) for t in traces],
-        "wall_seconds": round(wall, 1)}
+        "shard_images": shard, "batch": batch, "traces": [str(t) for t in traces]}
 
 
 def format_record(r):

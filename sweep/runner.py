@@ -28,7 +28,8 @@ results of the one before).
 
 A task's exception stops the run with :class:`TaskError` naming the task and carrying the
 worker's traceback; the other tasks are cancelled. Progress lines go to ``progress`` (default:
-stderr), one per finished task, in completion order.
+stderr), one per finished task, in completion order: ``label: [k/N] task (its seconds), wall
+time so far, ETA`` (the remaining tasks at the mean pace so far).
 """
 
 import os
@@ -146,7 +147,8 @@ class Runner:
             return []
         if self.scheduler == SERIAL:
             self.say(f"{label}: {len(tasks)} tasks, {self.where}")
-            return [_finish(_call(fn, t), t, done, len(tasks), self.say, label)
+            t0 = time.perf_counter()
+            return [_finish(_call(fn, t), t, done, len(tasks), self.say, label, t0)
                     for done, t in enumerate(tasks, 1)]
         if self.client is None:
             self._connect()
@@ -186,11 +188,21 @@ def run_tasks(fn, tasks, scheduler=None, n_workers=None, progress=_stderr, label
         return runner.run(fn, tasks, label)
 
 
-def _finish(outcome, task, done, total, say, label):
+def _finish(outcome, task, done, total, say, label, t0=None):
     if outcome[0] == "error":
         raise TaskError(task.name, outcome[1], outcome[2])
-    say(f"{label}: [{done}/{total}] {task.name} ({outcome[2]:.1f} s)")
+    pace = ""
+    if t0 is not None:
+        wall = time.perf_counter() - t0
+        pace = (f", {_clock(wall)} elapsed, ETA {_clock(wall / done * (total - done))}"
+                if done < total else f", all done in {_clock(wall)}")
+    say(f"{label}: [{done}/{total}] {task.name} ({outcome[2]:.1f} s){pace}")
     return outcome[1]
+
+
+def _clock(seconds):
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
 
 
 def _run_dask(client, fn, tasks, say, label):
@@ -200,6 +212,7 @@ def _run_dask(client, fn, tasks, say, label):
                for i, t in enumerate(tasks)]
     index = {f.key: i for i, f in enumerate(futures)}
     results = [None] * len(tasks)
+    t0 = time.perf_counter()
     try:
         for done, fut in enumerate(as_completed(futures), 1):
             i = index[fut.key]
@@ -207,7 +220,7 @@ def _run_dask(client, fn, tasks, say, label):
                 outcome = fut.result()
             except Exception as e:      # the worker died (KilledWorker), a lost connection
                 raise TaskError(tasks[i].name, f"{type(e).__name__}: {e}") from e
-            results[i] = _finish(outcome, tasks[i], done, len(tasks), say, label)
+            results[i] = _finish(outcome, tasks[i], done, len(tasks), say, label, t0)
     except BaseException:
         client.cancel(futures)
         raise

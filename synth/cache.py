@@ -11,17 +11,25 @@ stream, the operand vectors themselves (so a trace file's content counts), the s
 and the versions of every tool. Any change of any part gives a new key, so only the results that
 depend on it are recomputed. Entries live in ``<cache root>/results/<key>/`` (cache root:
 $APPROXMAC_CACHE or build/cache), each with ``key.json`` listing its parts; ``--no-cache``
-recomputes and replaces the entry.
+recomputes and replaces the entry. The generic helpers (key, digest, store, lookup) are
+sweep/cache.py's, shared with the accuracy grid's cache.
+
+Two kinds of intermediate artefact are cached the same way, so that a result whose stream (or
+vectors, seed) changed recomputes only what depends on it:
+
+* ``netlists/<key>/``: the mapped netlist, its area and OpenSTA's critical path, slews and SDF
+  delays (synth/flow.py), keyed without the stream: design, library, recipe, flow, tools;
+* ``icarus/<key>/``: the compiled gate-level simulation (synth/gatesim.py), keyed by the exact
+  text of its inputs (testbench, instrumented netlist, cell models), the compile command and
+  Icarus's version. The testbench reads the operands from files at run time, so both streams
+  of a netlist run the same compiled simulation.
 """
 
 import functools
-import hashlib
-import json
-import os
-import shutil
 from pathlib import Path
 
-from .libraries import cache_root
+from sweep.cache import code_digest, digest, restore, result_key  # noqa: F401  (re-exported)
+from sweep.cache import lookup as _lookup, store as _store
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,53 +37,15 @@ HERE = Path(__file__).resolve().parent
 @functools.lru_cache(maxsize=1)
 def flow_digest():
     """sha256 over the flow's code and scripts (a change to any of them invalidates results)."""
-    h = hashlib.sha256()
-    for path in sorted([*HERE.glob("*.py"), HERE / "synth.ys", HERE / "sta.tcl"]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+    return code_digest([*HERE.glob("*.py"), HERE / "synth.ys", HERE / "sta.tcl"])
 
 
-def digest(data):
-    """sha256 of bytes, text or a NumPy array (its dtype, shape and bytes)."""
-    h = hashlib.sha256()
-    if hasattr(data, "tobytes"):
-        h.update(f"{data.dtype}{data.shape}".encode())
-        h.update(data.tobytes())
-    else:
-        h.update(data.encode() if isinstance(data, str) else data)
-    return h.hexdigest()
+def lookup(key, kind="results"):
+    """The cached folder of ``key`` (a result, or an artefact of ``kind``), or None."""
+    return _lookup(key, kind, marker="result.json" if kind == "results" else "key.json")
 
 
-def result_key(**parts):
-    """The key of a result with these parts (any JSON-serialisable values)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def _entry(key):
-    return cache_root() / "results" / key
-
-
-def lookup(key):
-    """The cached result folder of ``key``, or None."""
-    folder = _entry(key)
-    return folder if (folder / "result.json").is_file() else None
-
-
-def store(key, folder, parts):
-    """Copy a finished result folder into the cache (replacing an older entry)."""
-    entry = _entry(key)
-    tmp = entry.with_name(f"{key}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(folder, tmp)
-    (tmp / "key.json").write_text(json.dumps(parts, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(entry, ignore_errors=True)
-    tmp.rename(entry)
-
-
-def restore(entry, final):
-    """Copy a cached entry to ``final`` (without its key.json)."""
-    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(entry, tmp, ignore=shutil.ignore_patterns("key.json"))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+def store(key, folder, parts, kind="results", files=None, replace=True):
+    """Copy a finished folder (only ``files`` of it, when given) into the cache (``replace``:
+    replacing an entry already there, else keeping it)."""
+    _store(key, folder, parts, kind, files, replace)

@@ -543,9 +543,9 @@ def _price(design, module, unit, values, fmt, a, b, *, spec, stream, vectors, cl
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        design = design() if callable(design) else design
         record, details = _flow(design, module, unit, values, fmt, a, b, stream, vectors,
-                                clock_ns, seed, work, say, keep_vcd, built, recipe, operands)
+                                clock_ns, seed, work, say, keep_vcd, built, recipe, operands,
+                                design_digest=parts["design"], cache=cache)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for d in created:          # leave no empty folders behind either
@@ -578,19 +578,68 @@ def set_recipe(work, recipe, module):
                                                   RECIPES[recipe] + "\n"))
 
 
-def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
-          keep_vcd, built, recipe=DEFAULT_RECIPE, operands=None):
-    lib = built.library()
-    (work / "design.v").write_text(design)
-    _link_or_copy(built.lib, work / "cells.lib")
-    shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
+# The files of a result folder that the netlist stage writes (design to mapped netlist, its
+# critical path, slews and SDF delays): cached once per netlist, shared by every stream.
+NETLIST_FILES = ("design.v", "synth.ys", "yosys.log", "yosys.out", "netlist.v", "netlist.json",
+                 "stat.txt", "slews.txt", "delays.sdf", "netlist_stage.json")
+
+
+def _netlist_stage(design, module, work, say, built, recipe, probe, design_digest, cache):
+    """Yosys and the first OpenSTA run (at clock ``probe``), or their cached files, into
+    ``work``; returns (area um2, worst slack ns at ``probe``). The cache key leaves out the
+    stream, vectors and seed, which the netlist does not depend on."""
+    parts = {"stage": "netlist", "design": design_digest, "module": module,
+             "library": built.folder.name, "liberty": built.record(), "recipe": RECIPES[recipe],
+             "probe_clock_ns": probe, "flow": result_cache.flow_digest(), "tools": tool_versions()}
+    key = result_cache.result_key(**parts)
+    hit = result_cache.lookup(key, kind="netlists") if cache else None
+    if hit is not None:
+        for name in NETLIST_FILES:
+            shutil.copy(hit / name, work / name)
+        stage = json.loads((work / "netlist_stage.json").read_text())
+        say(f"[{module}] cached netlist {key[:12]}: {stage['area_um2']:g} um2, critical path "
+            f"{probe - stage['worst_slack_ns']:.3f} ns")
+        return stage["area_um2"], stage["worst_slack_ns"]
+    (work / "design.v").write_text(design() if callable(design) else design)
     shutil.copy(HERE / "synth.ys", work / "synth.ys")
     set_recipe(work, recipe, module)
-
     t = time.perf_counter()
     area = run_yosys(work)
-    nl = netlist_mod.read_netlist(work / "netlist.json", lib)
+    nl = netlist_mod.read_netlist(work / "netlist.json", built.library())
     say(f"[{module}] yosys: {len(nl.cells)} cells, {area:g} um2 ({time.perf_counter() - t:.1f} s)")
+    # Every sequential design the flow drives (units, arrays) is clocked by its clk port.
+    inputs = [p for p, (d, _, _) in nl.ports.items() if d == "input"]
+    t = time.perf_counter()
+    slack, _, _, _ = run_sta(work, top=module, clock_ns=probe,
+                             clock_port="clk" if "clk" in inputs else "", power=False,
+                             sdf="sta_delays.sdf")
+    sdf_for_icarus(work / "sta_delays.sdf", work / "delays.sdf")
+    (work / "sta_delays.sdf").unlink()
+    say(f"[{module}] sta: critical path {probe - slack:.3f} ns ({time.perf_counter() - t:.1f} s)")
+    # repr-exact floats: a cached netlist gives the same figures as a fresh one
+    (work / "netlist_stage.json").write_text(json.dumps({"area_um2": area,
+                                                         "worst_slack_ns": slack}) + "\n")
+    # --no-cache replaces the entry; otherwise one already stored by another worker stays
+    result_cache.store(key, work, parts, kind="netlists", files=NETLIST_FILES, replace=not cache)
+    return area, slack
+
+
+def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, seed, work, say,
+          keep_vcd, built, recipe=DEFAULT_RECIPE, operands=None, *, design_digest=None,
+          cache=False):
+    """The flow in ``work``. ``design``: Verilog text or a function returning it (called only
+    when the netlist is not cached); ``design_digest``: the netlist cache key's design part
+    (None: the Verilog's digest)."""
+    lib = built.library()
+    _link_or_copy(built.lib, work / "cells.lib")
+    shutil.copy(HERE / "sta.tcl", work / "sta.tcl")
+    if design_digest is None:
+        design = design() if callable(design) else design
+        design_digest = result_cache.digest(design)
+    probe = clock_ns or 1000.0
+    area, slack = _netlist_stage(design, module, work, say, built, recipe, probe, design_digest,
+                                 cache)
+    nl = netlist_mod.read_netlist(work / "netlist.json", lib)
 
     if unit == "systolic":
         steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"],
@@ -603,24 +652,19 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
     else:
         steps, clock, first = build_steps(nl, a, b, operands)
         macs_per_step = 1
-    t = time.perf_counter()
-    probe = clock_ns or 1000.0
-    slack, _, _, slews = run_sta(work, top=module, clock_ns=probe, clock_port=clock or "",
-                                 power=False, sdf="sta_delays.sdf")
-    sdf_for_icarus(work / "sta_delays.sdf", work / "delays.sdf")
-    (work / "sta_delays.sdf").unlink()
     delay = probe - slack
+    slews = read_slews(work / "slews.txt")
     clock_ns = clock_ns or default_clock(delay)
     if clock_ns < delay:
         raise ParameterError(f"clock_ns must be at least the critical path of {module}, "
                              f"{delay:.4f} ns; got {clock_ns}")
-    say(f"[{module}] sta: critical path {delay:.3f} ns, clock {clock_ns:g} ns "
-        f"({time.perf_counter() - t:.1f} s)")
+    say(f"[{module}] critical path {delay:.3f} ns, clock {clock_ns:g} ns")
 
     t = time.perf_counter()
     act = gatesim.simulate(nl, work, steps, period_ns=clock_ns, first=first,
                            netlist_v=work / "netlist.v", cell_models=built.models,
-                           clock=clock, sdf="delays.sdf", vcd=keep_vcd)
+                           clock=clock, sdf="delays.sdf", vcd=keep_vcd,
+                           compile_cache={"icarus": tool_versions()["icarus"]} if cache else None)
     (work / "gatesim.vvp").unlink(missing_ok=True)     # 3+ MB, rebuilt from tb.v in a second
     say(f"[{module}] gate-level simulation: {vectors} x {stream} vectors, "
         f"{sum(act.rises.values()) + sum(act.falls.values())} toggles, settled within "

@@ -38,6 +38,7 @@ from pathlib import Path
 from liberty.parser import parse_liberty
 
 from golden.params import ParameterError
+from sweep.cache import cache_root, file_digest  # noqa: F401  (cache_root re-exported)
 
 HERE = Path(__file__).resolve().parent
 PDK = HERE / "pdk"
@@ -61,11 +62,6 @@ BUILTIN = {
                 PDK / "sky130_fd_sc_hd" / "sky130_fd_sc_hd.v.gz")),
 }
 DEFAULT = "osu018"
-
-
-def cache_root():
-    """Where build copies (and cached results) live: $APPROXMAC_CACHE or build/cache."""
-    return Path(os.environ.get("APPROXMAC_CACHE", "build/cache"))
 
 
 @dataclass(frozen=True)
@@ -102,12 +98,7 @@ def resolve(spec=None):
     return LibrarySpec(name, path.resolve(), _sha256(path))
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256 = file_digest
 
 
 def read_text(path):

@@ -1,6 +1,7 @@
 """cnn.accuracy end to end on a tiny ONNX model and an npz data set: sharded grid == one
 executor run; serial == a 2-worker LocalCluster byte for byte; records, outputs and traces;
-bad input exits 2 and writes nothing."""
+the result cache recomputes exactly the tasks whose key changed; bad input exits 2 and writes
+nothing."""
 
 import json
 
@@ -63,6 +64,13 @@ def setup(tmp_path_factory):
     return d, model, x, y
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test gets its own result cache (never the project's build/cache)."""
+    monkeypatch.setenv("APPROXMAC_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 def _run(setup, out, **kw):
     d, model, _, _ = setup
     args = dict(models=str(model), dataset=f"npz:{d / 'data.npz'}", entries=ENTRIES,
@@ -80,7 +88,7 @@ def _strip(records):
 def test_grid_serial_equals_local_cluster_and_one_executor_run(setup, tmp_path):
     d, model, x, y = setup
     serial = _run(setup, tmp_path / "s", scheduler="serial")
-    dist = _run(setup, tmp_path / "d", n_workers=2)
+    dist = _run(setup, tmp_path / "d", n_workers=2, cache=False)     # computed, not cached
     assert serial["logits"].keys() == dist["logits"].keys()
     for key in serial["logits"]:
         assert serial["logits"][key].tobytes() == dist["logits"][key].tobytes(), key
@@ -135,6 +143,49 @@ def test_outputs(setup, tmp_path):
         a, b = make_stream(f"trace:{f}", operand_format(unit, params), 500)
         assert len(a) == len(b) == 500 and (a != 0).any() and (b != 0).any()
         assert set(np.load(f)["layer"]) <= {"conv", "fc"}
+
+
+def test_cache_recomputes_exactly_the_tasks_whose_key_changed(setup, tmp_path, monkeypatch):
+    d, model, x, y = setup
+    computed = []
+    real = accuracy.grid_task
+
+    def counting(kind, path, entry, images, *args):
+        computed.append((kind, entry, len(images)))
+        return real(kind, path, entry, images, *args)
+    monkeypatch.setattr(accuracy, "grid_task", counting)
+
+    def run(**kw):
+        del computed[:]
+        kw = {"entries": "fp32,int8", "subset_entries": "none", "trace_dir": None,
+              "shard": 10, "scheduler": "serial", **kw}
+        res = _run(setup, tmp_path, **kw)
+        return sorted(computed), res
+
+    first, res = run()
+    assert first == [("logits", "fp32", 10)] * 3 + [("logits", "int8", 10)] * 3
+    doc = (tmp_path / "report" / "accuracy.json").read_bytes()
+    again, res2 = run()
+    assert again == [] and (tmp_path / "report" / "accuracy.json").read_bytes() == doc
+    assert all(res["logits"][k].tobytes() == res2["logits"][k].tobytes() for k in res["logits"])
+    # one part of the key at a time
+    assert run(entries="fp32,int8,bf16")[0] == [("logits", "bf16", 10)] * 3      # a new entry
+    assert run(shard=15)[0] == [("logits", "fp32", 15)] * 2 + [("logits", "int8", 15)] * 2
+    m = load_model(model)
+    assert calibrate(m, x[::-1][:1]) != calibrate(m, x[::-1][:16])
+    assert run(calib_images=1)[0] == [("logits", "int8", 10)] * 3    # only int units read it
+    (tmp_path / "m").mkdir()
+    other = tiny_model(tmp_path / "m" / "tiny.onnx", seed=4)     # another model, same name
+    assert run(models=str(other))[0] == [("logits", "fp32", 10)] * 3 + [("logits", "int8", 10)] * 3
+    # the code that computes a task
+    monkeypatch.setattr(accuracy, "code_digest", lambda: "other code")
+    assert len(run()[0]) == 6
+    # --no-cache recomputes everything, to the same figures (all but the compute seconds)
+    assert len(run(cache=False)[0]) == 6
+    new, old = (json.loads(t) for t in ((tmp_path / "report" / "accuracy.json").read_text(), doc))
+    assert _strip(new["records"]) == _strip(old["records"]) and new["run"] == old["run"]
+    key = json.loads(next((tmp_path / "cache" / "accuracy").glob("*/key.json")).read_text())
+    assert {"task", "model", "images", "calib", "code", "packages"} <= set(key)
 
 
 def test_pareto_plot_from_costs(setup, tmp_path):

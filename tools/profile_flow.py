@@ -2,7 +2,7 @@
 the RTL export, Yosys, OpenSTA, the gate-level simulation (of it: the Icarus compile and the vvp
 run, SDF annotation included) and the rest, for one synth_unit run.
 
-    python tools/profile_flow.py UNIT 'JSON params' --liberty osu018 --recipe abc --vectors 2000
+    PYTHONPATH=. python tools/profile_flow.py UNIT 'JSON params' --liberty osu018 --recipe abc --vectors 2000
 """
 import argparse
 import json
