@@ -67,7 +67,7 @@ from golden.params import ParameterError
 
 from . import data as cnn_data
 from . import executor, gemm, nets, onnx_export
-from .mults import parse_mult
+from .mults import INT_N, MAX_INT_CLASSES_LOG2, parse_mult
 
 MIN_NORMAL = 2.0 ** -126
 BITEXACT_IMAGES = 200
@@ -79,104 +79,172 @@ def enable_x64():
 
 
 class Product:
-    """The conv / matmul products of one golden float multiplier in JAX, with a
-    straight-through gradient (see the module docstring).
+    """The conv / matmul products of one golden multiplier in JAX, with a straight-through
+    gradient (see the module docstring).
 
     Parameters
     ----------
     mult : cnn.mults.Mult
-        A ``mitch_bf16`` (or ``bf16``) multiplier.
+        A float (``bf16``, ``mitch_bf16``) or integer (``intN``, ``mitch_int``) multiplier.
+    calib : dict, optional
+        Integer units: {node name: largest |activation operand|} of every conv / FC node, as
+        cnn.executor.calibrate returns it (the activation scale s_a = absmax / (2^(N-1)-1)).
 
     Raises
     ------
     ParameterError
-        for any other multiplier.
+        for a posit multiplier, or an integer one without ``calib``.
     """
 
-    def __init__(self, mult):
-        if mult.kind != "float":
-            raise ParameterError(f"--ctmq trains float (bf16-operand) multipliers: "
-                                 f"mitch_bf16_w{{2..8}}_{{trunc|unbiased}}; got {mult.name}")
+    def __init__(self, mult, calib=None):
+        if mult.kind not in ("float", "int"):
+            raise ParameterError(f"--ctmq trains bf16-operand and integer multipliers "
+                                 f"(mitch_bf16_w*, intN, mitch_int*); got {mult.name}")
+        if mult.kind == "int" and calib is None:
+            raise ParameterError(f"{mult.name}: integer products need activation scales "
+                                 f"(cnn.executor.calibrate)")
         enable_x64()
         import jax
         import jax.numpy as jnp
-        self.mult = mult
-        tab, hi, lo_mask, cls_shift = gemm.code_format(mult)
-        scales = jnp.asarray(tab, jnp.float64)
-        table = jnp.asarray(mult.table(), jnp.float64)               # golden products
+        self.mult, self.calib = mult, dict(calib or {})
         classes = mult.n_classes
+        table = jnp.asarray(mult.table(), jnp.float64) if mult.w or mult.kind == "float" \
+            else None                                              # golden products
 
-        def split(x):
-            u = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
-            u = (u + jnp.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16      # bf16, nearest even
-            return ((u & lo_mask) >> cls_shift).astype(jnp.int32), scales[u >> hi]
-
-        def expand(a):
-            # (..., C) -> (..., C classes) float64: channel c classes + i holds scale(a[c])
-            # where cls(a[c]) == i, else 0
-            ca, sa = split(a)
-            one_hot = jnp.where(ca[..., None] == jnp.arange(classes), sa[..., None], 0.0)
-            return one_hot.reshape(*a.shape[:-1], a.shape[-1] * classes)
-
-        def expand_weights(b):
-            # (..., C, O) -> (..., C classes, O): row c classes + i holds scale(b) T[i, cls(b)]
-            cb, sb = split(b)
-            bt = jnp.moveaxis(table[:, cb] * sb[None], 0, -2)         # (..., C, classes, O)
-            return bt.reshape(*b.shape[:-2], b.shape[-2] * classes, b.shape[-1])
-
-        def to_fp32(y):
-            return jnp.where(jnp.abs(y) < MIN_NORMAL, jnp.float32(0), y.astype(jnp.float32))
-
-        def approx(a, b):
-            return to_fp32(expand(a) @ expand_weights(b))
-
-        @jax.custom_vjp
-        def matmul(a, b):
-            return approx(a, b)
-
-        def matmul_fwd(a, b):
-            return approx(a, b), (a, b)
-
-        def matmul_bwd(res, g):
-            a, b = res
-            return g @ b.T, a.T @ g
-
-        matmul.defvjp(matmul_fwd, matmul_bwd)
-        self.matmul = matmul
-
-        def exact_conv(x, w, stride, pad):
+        def conv64(x, w, stride, pad):
             return jax.lax.conv_general_dilated(
                 x, w, (stride, stride), [(pad, pad), (pad, pad)],
                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-        def approx_conv(x, w, stride, pad):
-            return to_fp32(jax.lax.conv_general_dilated(
-                expand(x), expand_weights(w), (stride, stride), [(pad, pad), (pad, pad)],
-                dimension_numbers=("NHWC", "HWIO", "NHWC")))
+        def expand(ca, sa):
+            # (..., C) -> (..., C classes) float64: channel c classes + i holds scale(a[c])
+            # where cls(a[c]) == i, else 0
+            one_hot = jnp.where(ca[..., None] == jnp.arange(classes), sa[..., None], 0.0)
+            return one_hot.reshape(*ca.shape[:-1], ca.shape[-1] * classes)
 
-        def conv_fwd(x, w, stride, pad):
-            return approx_conv(x, w, stride, pad), (x, w)
+        def expand_weights(cb, sb):
+            # (..., C, O) -> (..., C classes, O): row c classes + i holds scale(b) T[i, cls(b)]
+            bt = jnp.moveaxis(table[:, cb] * sb[None], 0, -2)         # (..., C, classes, O)
+            return bt.reshape(*cb.shape[:-2], cb.shape[-2] * classes, cb.shape[-1])
 
-        def conv_bwd(stride, pad, res, g):
+        if mult.kind == "float":
+            tab, hi, lo_mask, cls_shift = gemm.code_format(mult)
+            scales = jnp.asarray(tab, jnp.float64)
+
+            def split(x):
+                u = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+                u = (u + jnp.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16      # bf16, nearest even
+                return ((u & lo_mask) >> cls_shift).astype(jnp.int32), scales[u >> hi]
+
+            def to_fp32(y):
+                return jnp.where(jnp.abs(y) < MIN_NORMAL, jnp.float32(0), y.astype(jnp.float32))
+
+            def approx(a, b, name, prod):
+                return to_fp32(prod(expand(*split(a)), expand_weights(*split(b))))
+        else:
+            approx = self._integer(jax, jnp, expand, expand_weights)
+
+        def approx_mm(a, b, name):
+            return approx(a, b, name, jnp.matmul)
+
+        def approx_conv(x, w, stride, pad, name):
+            return approx(x, w, name, lambda a, b: conv64(a, b, stride, pad))
+
+        matmul = jax.custom_vjp(approx_mm, nondiff_argnums=(2,))
+        matmul.defvjp(lambda a, b, name: (approx_mm(a, b, name), (a, b)),
+                      lambda name, res, g: (g @ res[1].T, res[0].T @ g))
+        self.matmul = matmul
+
+        def conv_bwd(stride, pad, name, res, g):
             x, w = res
-            return jax.vjp(lambda x_, w_: exact_conv(x_, w_, stride, pad), x, w)[1](g)
+            return jax.vjp(lambda x_, w_: jax.lax.conv_general_dilated(
+                x_, w_, (stride, stride), [(pad, pad), (pad, pad)],
+                dimension_numbers=("NHWC", "HWIO", "NHWC")), x, w)[1](g)
 
-        conv = jax.custom_vjp(approx_conv, nondiff_argnums=(2, 3))
-        conv.defvjp(conv_fwd, conv_bwd)
+        conv = jax.custom_vjp(approx_conv, nondiff_argnums=(2, 3, 4))
+        conv.defvjp(lambda x, w, stride, pad, name: (approx_conv(x, w, stride, pad, name), (x, w)),
+                    conv_bwd)
         self.conv = conv
 
+    def _integer(self, jax, jnp, expand, expand_weights):
+        """approx(a, b, name, prod) of an integer unit: the executor's quantization (cnn.mults:
+        activations per node with the calibrated scale, weights per output channel), the exact
+        integer sum of the golden products (intN: the integers' products; mitch_int: the class
+        decomposition, plus the c1 correction), then fp32(acc s_a s_w) as cnn.executor.Session."""
+        mult = self.mult
+        qmax = mult.qmax
+        tiny = float(np.finfo(np.float32).tiny)
 
-def family(mult_name, start_w):
-    """The multipliers of the steps start_w, ..., target w (the w of ``mult_name``)."""
+        def div(a, s):
+            # XLA turns a / broadcast(s) into a * (1 / s), which rounds twice; a full-shape
+            # divisor behind a barrier keeps the quotient correctly rounded (NumPy's)
+            return a / jax.lax.optimization_barrier(jnp.broadcast_to(s, a.shape))
+
+        def quantize(x, s):
+            return jnp.clip(jnp.rint(div(x.astype(jnp.float64), s)), -qmax, qmax)
+
+        if mult.w:
+            cls_tab, scale_tab = (jnp.asarray(t) for t in mult.split(np.arange(-qmax, qmax + 1)))
+            if np.any(mult.table()[0] != 0):
+                raise ValueError(f"{mult.name}: T[0, :] must be 0 (JAX pads the expanded map "
+                                 f"with zeros)")
+
+            def split(q):
+                i = q.astype(jnp.int32) + qmax
+                return cls_tab[i].astype(jnp.int32), scale_tab[i]
+
+        def approx(a, b, name, prod):
+            s_a = max(self.calib[name], tiny) / qmax                 # as cnn.executor.Session
+            m = jnp.abs(b.astype(jnp.float64)).max(axis=tuple(range(b.ndim - 1)))
+            s_w = div(jnp.where(m > 0, m, 1.0), jnp.float64(qmax))   # mults.weight_scale
+            qa, qb = quantize(a, jnp.float64(s_a)), quantize(b, s_w)
+            if not mult.w:
+                acc = prod(qa, qb)
+            else:
+                acc = prod(expand(*split(qa)), expand_weights(*split(qb)))
+                if mult.signed == "c1":
+                    # c1 gives -p-1 where the signs differ: sum_k na (1 - nb) + (1 - na) nb
+                    # = sum_k na (1 - 2 nb) + (negative weights of the column), the padding
+                    # (an encoded zero) counting as non-negative
+                    na, nb = (qa < 0).astype(jnp.float64), (qb < 0).astype(jnp.float64)
+                    acc = acc - prod(na, 1 - 2 * nb) - nb.sum(axis=tuple(range(b.ndim - 1)))
+            return (acc * (s_a * s_w)).astype(jnp.float32)
+
+        return approx
+
+
+def family(mult_name, start):
+    """The multipliers of the steps start, start - 1, ..., target: the bit depth stepped down is
+    Mitch-w's w (``mitch_bf16_w*``: start up to 8; ``mitch_int{N}_w*``: up to min(N, 10)) or
+    the integer width N (``intN``: start up to 16), the target's the one of ``mult_name``."""
     target = parse_mult(mult_name)
-    if target.kind != "float" or target.w == 0:
-        raise ParameterError(f"--mult must be mitch_bf16_w{{2..8}}_{{trunc|unbiased}} (CTMQ steps "
-                             f"down Mitch-w's w); got {mult_name}")
-    if not isinstance(start_w, int) or not target.w <= start_w <= 8:
-        raise ParameterError(f"--start-w must be in {target.w}..8 (target w {target.w} of "
-                             f"{mult_name} up to 8, the bf16 significand); got {start_w}")
+    if target.kind == "float" and target.w:
+        depth, top, what = target.w, 8, "w"
+    elif target.kind == "int":
+        depth, top, what = ((target.w, min(target.n, MAX_INT_CLASSES_LOG2), "w") if target.w
+                            else (target.n, INT_N[1], "N"))
+    else:
+        raise ParameterError(f"--mult must be mitch_bf16_w{{2..8}}_{{trunc|unbiased}}, "
+                             f"int{{{INT_N[0]}..{INT_N[1]}}} or mitch_int{{8|16}}_w{{2..10}}_"
+                             f"{{trunc|unbiased}}_{{exact|c1}} (CTMQ steps down Mitch-w's w or "
+                             f"the integer width N); got {mult_name}")
+    if isinstance(start, bool) or not isinstance(start, int) or not depth <= start <= top:
+        raise ParameterError(f"--start-w / --start-bits (the first step's {what}) must be in "
+                             f"{depth}..{top} ({what} = {depth} of the target {mult_name} up to "
+                             f"{top}); got {start}")
+    if what == "N":
+        return [parse_mult(f"int{n}") for n in range(start, depth - 1, -1)]
     return [parse_mult(re.sub(r"_w\d+_", f"_w{w}_", mult_name))
-            for w in range(start_w, target.w - 1, -1)]
+            for w in range(start, depth - 1, -1)]
+
+
+def calibration(model, ds):
+    """The activation scales approxmac accuracy gives an integer unit on ``model``:
+    cnn.executor.calibrate over the first cnn.accuracy.DEFAULT_CALIB_IMAGES train images."""
+    from .accuracy import DEFAULT_CALIB_IMAGES
+    x = ds.x_train[:DEFAULT_CALIB_IMAGES]
+    x = np.asarray(x, np.float32) if ds.model_scale else executor.preprocess(model, x)
+    return executor.calibrate(model, x)
 
 
 def load_start(path, net):
@@ -213,10 +281,9 @@ def load_start(path, net):
 
 def model_logits(path, mult_name, ds, x):
     """Logits of images x (N, C, H, W) in [0, 1] of an exported cnn.nets model (.onnx) whose
-    conv / FC products are ``mult_name``'s (a mitch_bf16 or bf16 unit; ``fp32``: float32
-    products), by the JAX forward in inference form (the model's BN statistics) -- the
-    emulator's logits up to the rare float64 rounding of the module docstring
-    (``emulator_check``)."""
+    conv / FC products are ``mult_name``'s (a float or integer unit of ``Product``, integer
+    ones with ``calibration``'s scales; ``fp32``: float32 products), by the JAX forward in
+    inference form (the model's BN statistics): the emulator's logits (``emulator_check``)."""
     import json
     from . import train
     enable_x64()
@@ -226,7 +293,9 @@ def model_logits(path, mult_name, ds, x):
         raise ParameterError(f"{path} has no 'architecture' metadata (not a cnn.nets model)")
     net = nets.build(meta["architecture"], ds.image_shape)
     params, stats = load_start(path, net)
-    product = None if mult_name == "fp32" else Product(parse_mult(mult_name))
+    mult = None if mult_name == "fp32" else parse_mult(mult_name)
+    calib = calibration(model, ds) if mult is not None and mult.kind == "int" else None
+    product = None if mult is None else Product(mult, calib)
     tr = train.Trainer(meta["architecture"], ds, 1, 0, product=product)
     import jax.numpy as jnp
     tr.params = {k: jnp.asarray(v) for k, v in params.items()}
@@ -236,13 +305,19 @@ def model_logits(path, mult_name, ds, x):
     return tr.logits(x, {k: tuple(jnp.asarray(t) for t in v) for k, v in stats.items()})
 
 
-def emulator_check(model, mult_name, trainer, stats, x):
+def emulator_check(model, mult_name, trainer, stats, x, calib=None):
     """(identical logits, identical predictions, images) of the JAX forward against the ONNX
-    executor (cnn.executor.Session) on images x."""
-    ref = executor.Session(model, mult_name).run(executor.preprocess(model, x))
+    executor (cnn.executor.Session; integer units with the activation scales ``calib``) on
+    images x."""
+    ref = executor.Session(model, mult_name, calib=calib).run(executor.preprocess(model, x))
     got = trainer.logits(x, stats)
     same = np.array_equal(ref.view(np.uint32), got.astype(np.float32).view(np.uint32))
     return same, bool(np.array_equal(ref.argmax(1), got.argmax(1))), len(x)
+
+
+def depth(mult):
+    """The bit depth CTMQ steps: Mitch-w's w, else the integer width N."""
+    return mult.w or mult.n
 
 
 def run(args, log=print):
@@ -260,7 +335,7 @@ def run(args, log=print):
             raise ParameterError(f"--{name.replace('_', '-')} must be >= 0; got {v}")
     if args.steps == 0 and (args.cycles or len(mults) > 1):
         raise ParameterError("--steps 0 (BN statistics only) needs --cycles 0 and --start-w = "
-                             "the target w")
+                             "the target's w (or N)")
     if args.fp32_steps == 0 and args.cycles:
         raise ParameterError("--fp32-steps must be > 0 with --cycles > 0")
     src = args.continue_from or args.start_from
@@ -297,6 +372,15 @@ def run(args, log=print):
             tr.std = json.loads(meta0["preprocess_std"])
         return tr
 
+    exporter = trainer(None, 1)
+
+    def product(mult, params, stats):
+        """Product of a step: integer units get the scales of the step's start model."""
+        if mult.kind != "int":
+            return Product(mult)
+        exporter.params = {k: jnp.asarray(v) for k, v in params.items()}
+        return Product(mult, calibration(exporter.to_onnx(stats, {}), ds))
+
     def phase(tr, params, stats):
         tr.params = {k: jnp.asarray(v) for k, v in params.items()}
         tr.stats = {k: tuple(jnp.asarray(t, jnp.float32) for t in v) for k, v in stats.items()}
@@ -315,18 +399,18 @@ def run(args, log=print):
     epochs_of[id(accurate)] = fp32_epochs
     steps = []
     for mult in mults:
-        tr = trainer(Product(mult), epochs)
+        tr = trainer(product(mult, params, stats), epochs)
         epochs_of[id(tr)] = epochs
         for c in range(args.cycles):
             params, stats, loss = phase(tr, params, stats)
-            log(f"w={mult.w} cycle {c + 1}: {mult.name} loss {loss:.4f}")
+            log(f"{mult.name} cycle {c + 1}: loss {loss:.4f}")
             params, stats, loss = phase(accurate, params, stats)
-            log(f"w={mult.w} cycle {c + 1}: FP32 loss {loss:.4f}")
+            log(f"{mult.name} cycle {c + 1}: FP32 loss {loss:.4f}")
         params, stats, loss = phase(tr, params, stats)
         acc = train.accuracy(tr.logits(x_eval, stats), y_eval) if len(x_eval) else None
-        steps.append({"w": mult.w, "loss": round(loss, 4), "test_acc_running_bn": acc,
+        steps.append({"w": depth(mult), "loss": round(loss, 4), "test_acc_running_bn": acc,
                       "test_images": len(x_eval)})
-        log(f"w={mult.w}: {mult.name} loss {loss:.4f}, top-1 on {len(x_eval)} test images (JAX, "
+        log(f"{mult.name}: loss {loss:.4f}, top-1 on {len(x_eval)} test images (JAX, "
             f"running BN) {acc}, {time.process_time() - c0:.0f} s CPU", flush=True)
     n_bn = min(args.bn_images or len(ds.x_train), len(ds.x_train))
     pop, change = tr.population_stats(args.bn_passes, images=n_bn)
@@ -334,7 +418,9 @@ def run(args, log=print):
     command = args.command or "python -m cnn.train " + " ".join(args.argv)
     meta = {"training_command": command, "start_model": str(src),
             "approx_mult": mults[-1].name,
-            "ctmq": {"start_w": mults[0].w, "target_w": mults[-1].w, "cycles": args.cycles,
+            "ctmq": {"start_w": depth(mults[0]), "target_w": depth(mults[-1]),
+                     "depth": "N" if mults[-1].kind == "int" and not mults[-1].w else "w",
+                     "cycles": args.cycles,
                      "epochs_per_phase": epochs, "fp32_epochs": fp32_epochs,
                      "sgd_steps": {"mitch": done[0], "fp32": done[1]},
                      "lr": args.lr, "batch": args.batch, "steps": steps},
@@ -346,8 +432,20 @@ def run(args, log=print):
     model = tr.to_onnx(pop, {**meta, "fp32_test_accuracy": 0.0})
     logits = onnx_export.onnxruntime_logits(model, executor.preprocess(model, ds.x_test))
     meta["fp32_test_accuracy"] = train.accuracy(logits, ds.y_test)
+    calib = None
+    if mults[-1].kind == "int":
+        from .accuracy import DEFAULT_CALIB_IMAGES
+        # the evaluation uses the exported model's own scales (approxmac accuracy's)
+        calib = calibration(model, ds)
+        params = tr.params
+        tr = trainer(Product(mults[-1], calib), epochs)
+        tr.params = params
+        meta["activation_scales"] = (
+            "each step trains with cnn.executor.calibrate's scales of its start model; the "
+            "model is evaluated with its own (first "
+            f"{len(ds.x_train[:DEFAULT_CALIB_IMAGES])} train images, as approxmac accuracy)")
     x = ds.x_test[:BITEXACT_IMAGES]
-    same, same_pred, n = emulator_check(model, mults[-1].name, tr, pop, x)
+    same, same_pred, n = emulator_check(model, mults[-1].name, tr, pop, x, calib)
     meta["jax_vs_emulator"] = (f"{n} test images: logits {'bit-identical' if same else 'DIFFER'}"
                                f", predictions {'identical' if same_pred else 'DIFFER'}")
     acc = None
