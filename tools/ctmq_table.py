@@ -25,9 +25,14 @@ import numpy as np
 from cnn import data, executor, onnx_export, stats
 
 
-def emulator_logits(path, mult, x):
+def emulator_logits(path, mult, x, ds):
+    """The executor's logits; integer units with approxmac accuracy's activation scales
+    (cnn.ctmq.calibration: the model's FP32 path on the first 1000 train images)."""
+    from cnn import ctmq
+    from cnn.mults import parse_mult
     model = executor.load_model(path)
-    return executor.Session(model, mult).predict(executor.preprocess(model, x))
+    calib = ctmq.calibration(model, ds) if parse_mult(mult).kind == "int" else None
+    return executor.Session(model, mult, calib=calib).predict(executor.preprocess(model, x))
 
 
 def row_logits(path, mult, x, cache, engine="emulator", ds=None, check=0):
@@ -43,12 +48,12 @@ def row_logits(path, mult, x, cache, engine="emulator", ds=None, check=0):
     if engine == "jax":
         from cnn import ctmq
         logits = ctmq.model_logits(path, mult, ds, x)
-        ref = emulator_logits(path, mult, x[:check])
+        ref = emulator_logits(path, mult, x[:check], ds)
         if not np.array_equal(ref.view(np.uint32), logits[:check].view(np.uint32)):
             raise AssertionError(f"{path} with {mult}: the JAX logits differ from the "
                                  f"emulator's on the first {check} images")
     else:
-        logits = emulator_logits(path, mult, x)
+        logits = emulator_logits(path, mult, x, ds)
     if file:
         file.parent.mkdir(parents=True, exist_ok=True)
         np.save(file, logits)
@@ -104,7 +109,8 @@ def main(argv=None):
         cpu = meta.get("train_cpu_seconds", "-") if sched else "-"
         note, steps = "", "-"
         if sched:
-            note = f" (w {sched['start_w']}->{sched['target_w']}, {sched['cycles']} cycles)"
+            note = (f" ({sched.get('depth', 'w')} {sched['start_w']}->{sched['target_w']}, "
+                    f"{sched['cycles']} cycles)")
             if "sgd_steps" in sched:
                 steps = f"{sched['sgd_steps']['mitch']} + {sched['sgd_steps']['fp32']}"
         print(f"| {label}{note} | {mult} | {100 * r['top1']:.1f} [{100 * r['top1_ci'][0]:.1f}, "
