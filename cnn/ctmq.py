@@ -55,6 +55,7 @@ CPU time. Only ``mitch_bf16`` multipliers (both variants) and group-1 convs (sma
 resnet20) are supported; integer Mitch-w (N-bit steps) is not built yet.
 """
 
+import functools
 import re
 import time
 from datetime import datetime, timezone
@@ -96,7 +97,7 @@ class Product:
         for a posit multiplier, or an integer one without ``calib``.
     """
 
-    def __init__(self, mult, calib=None):
+    def __init__(self, mult, calib=None, exact=False):
         if mult.kind not in ("float", "int"):
             raise ParameterError(f"--ctmq trains bf16-operand and integer multipliers "
                                  f"(mitch_bf16_w*, intN, mitch_int*); got {mult.name}")
@@ -106,8 +107,11 @@ class Product:
         enable_x64()
         import jax
         import jax.numpy as jnp
-        self.mult, self.calib = mult, dict(calib or {})
+        self.mult, self.calib, self.exact = mult, dict(calib or {}), exact
         classes = mult.n_classes
+        # the lowest set bit of any golden table entry (cnn.gemm's low_b)
+        self._low_table = float(gemm.lsb_exponent(mult.table()).min(initial=np.inf)) \
+            if mult.kind == "float" else 0.0
         table = jnp.asarray(mult.table(), jnp.float64) if mult.w or mult.kind == "float" \
             else None                                              # golden products
 
@@ -139,8 +143,12 @@ class Product:
             def to_fp32(y):
                 return jnp.where(jnp.abs(y) < MIN_NORMAL, jnp.float32(0), y.astype(jnp.float32))
 
-            def approx(a, b, name, prod):
-                return to_fp32(prod(expand(*split(a)), expand_weights(*split(b))))
+            def approx(a, b, name, prod, geometry=None):
+                (ca, sa), (cb, sb) = split(a), split(b)
+                ea, eb = expand(ca, sa), expand_weights(cb, sb)
+                if not self.exact:
+                    return to_fp32(prod(ea, eb))
+                return self._decided(jax, jnp, prod, ea, eb, sa, sb, to_fp32, a, b, geometry)
         else:
             approx = self._integer(jax, jnp, expand, expand_weights)
 
@@ -148,7 +156,7 @@ class Product:
             return approx(a, b, name, jnp.matmul)
 
         def approx_conv(x, w, stride, pad, name):
-            return approx(x, w, name, lambda a, b: conv64(a, b, stride, pad))
+            return approx(x, w, name, lambda a, b: conv64(a, b, stride, pad), (stride, pad))
 
         matmul = jax.custom_vjp(approx_mm, nondiff_argnums=(2,))
         matmul.defvjp(lambda a, b, name: (approx_mm(a, b, name), (a, b)),
@@ -165,6 +173,52 @@ class Product:
         conv.defvjp(lambda x, w, stride, pad, name: (approx_conv(x, w, stride, pad, name), (x, w)),
                     conv_bwd)
         self.conv = conv
+
+    def exact_form(self):
+        """This Product with ``exact`` on (the evaluation forward): float units check every
+        float64 sum and sum the undecided ones exactly (``_decided``); integer sums are exact
+        anyway."""
+        return self if self.exact or self.mult.kind == "int" else Product(self.mult, exact=True)
+
+    def _decided(self, jax, jnp, prod, ea, eb, sa, sb, to_fp32, a, b, geometry):
+        """R(E) for every output: R(s) where the float64 sum s decides it, else the exact sum
+        of the golden products (a host callback; see the module docstring).
+
+        As cnn.gemm: where a row's terms are multiples of 2^q (q = log2 of the window's
+        smallest nonzero activation scale + the lowest bit of any weight entry sb T) and
+        bound = sum |t| (float64) < 2^(52 + q), s is the exact sum E (whatever the order);
+        elsewhere s is within (K-1) 2^-53 sum |t| <= K 2^-53 bound of E (K nonzero terms,
+        each exact; the computed bound >= sum |t| (1 - (K-1) 2^-53), covered by K vs K-1).
+        The golden unit flushes products below 2^-126, which the decomposition keeps: K 2^-126
+        more where q < -126. err, widened by |s| 2^-52 so that s -+ err rounded to float64
+        still brackets E: R is monotone, so where R(s - err) == R(s + err), R(E_golden) is
+        that value; the other outputs go to ``exact_outputs``."""
+        s = prod(ea, eb)
+        bound = prod(jnp.abs(ea), jnp.abs(eb))
+        # nonzero terms per output: one class of each operand (the others are 0)
+        k = b.shape[-2] * (b.shape[0] * b.shape[1] if geometry else 1)
+        small = jnp.where(sa == 0, jnp.inf, jnp.abs(sa)).min(axis=-1, keepdims=True)
+        if geometry:
+            stride, pad = geometry
+            small = jax.lax.reduce_window(
+                small, jnp.inf, jax.lax.min, (1, b.shape[0], b.shape[1], 1),
+                (1, stride, stride, 1), [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+        low_sb = jnp.where(sb == 0, jnp.inf, jnp.abs(sb)).min()
+        low_b = jnp.where(jnp.isinf(low_sb), jnp.inf,
+                          jnp.frexp(low_sb)[1] - 1.0) + self._low_table
+        q = jnp.where(jnp.isinf(small), jnp.inf, jnp.frexp(small)[1] - 1.0) + low_b
+        fits = bound < jnp.ldexp(1.0, jnp.clip(52 + q, -1000, 1000).astype(jnp.int32))
+        flush = q < -126                       # nonzero terms are >= 2^q: none flushed if not
+        err = (jnp.where(fits, 0.0, (k * 2.0 ** -53) * bound) + jnp.where(flush, k * 2.0 ** -126, 0)
+               + jnp.abs(s) * 2.0 ** -52)
+        y = to_fp32(s)
+        # s is E itself where the terms fit and none is flushed (ties included)
+        undecided = (~fits | flush) & (to_fp32(s - err) != to_fp32(s + err))
+        fix = functools.partial(exact_outputs, self.mult, geometry)
+        shape = jax.ShapeDtypeStruct(y.shape, jnp.float32)
+        return jax.lax.cond(undecided.any(),
+                            lambda: jax.pure_callback(fix, shape, y, a, b, undecided),
+                            lambda: y)
 
     def _integer(self, jax, jnp, expand, expand_weights):
         """approx(a, b, name, prod) of an integer unit: the executor's quantization (cnn.mults:
@@ -193,7 +247,7 @@ class Product:
                 i = q.astype(jnp.int32) + qmax
                 return cls_tab[i].astype(jnp.int32), scale_tab[i]
 
-        def approx(a, b, name, prod):
+        def approx(a, b, name, prod, geometry=None):
             s_a = max(self.calib[name], tiny) / qmax                 # as cnn.executor.Session
             m = jnp.abs(b.astype(jnp.float64)).max(axis=tuple(range(b.ndim - 1)))
             s_w = div(jnp.where(m > 0, m, 1.0), jnp.float64(qmax))   # mults.weight_scale
@@ -211,6 +265,39 @@ class Product:
             return (acc * (s_a * s_w)).astype(jnp.float32)
 
         return approx
+
+
+EXACT_BLOCK = 4096
+UNDECIDED = [0]             # outputs summed exactly by exact_outputs (a count, for the tests)
+
+
+def exact_outputs(mult, geometry, y, a, b, undecided):
+    """y with the outputs where ``undecided`` replaced by R of the exact sum of the golden
+    products (cnn.mults.Mult.product, cnn.exactsum.exact_sum_fp32: the emulator's definition,
+    cnn.gemm.naive_matmul) of the bf16 operands. a, b: a matmul's (M, K), (K, O), or a conv's
+    NHWC map and HWIO weights with geometry = (stride, pad)."""
+    from .kernels import exact_round_rows
+    from .mults import to_bf16
+    y = np.array(y)
+    a, b = to_bf16(a), to_bf16(b)
+    idx = np.argwhere(np.asarray(undecided))
+    UNDECIDED[0] += len(idx)
+    if geometry:
+        stride, pad = geometry
+        kh, kw = b.shape[:2]
+        a = np.pad(a, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        b = b.reshape(-1, b.shape[-1])                               # (kh kw C, O)
+    for i in range(0, len(idx), EXACT_BLOCK):
+        blk = idx[i:i + EXACT_BLOCK]
+        if geometry:
+            n, oy, ox = blk[:, 0, None, None], blk[:, 1, None, None], blk[:, 2, None, None]
+            rows = a[n, oy * stride + np.arange(kh)[:, None], ox * stride + np.arange(kw)]
+            rows = rows.reshape(len(blk), -1)                        # (kh, kw, C) order
+        else:
+            rows = a[blk[:, 0]]
+        terms = mult.product(rows, b[:, blk[:, -1]].T)               # golden, (block, K)
+        y[tuple(blk.T)] = exact_round_rows(terms)
+    return y
 
 
 def family(mult_name, start):

@@ -282,7 +282,9 @@ class Trainer:
             return optax.apply_updates(p, upd), s, new, loss
 
         self._step = step
-        self._eval = jax.jit(lambda p, x, st: fwd(p, x, st)[0])
+        # the evaluation forward decides every float sum exactly (cnn.ctmq.Product.exact_form)
+        fwd_eval = fwd if product is None else make_forward(self.net, product.exact_form())
+        self._eval = jax.jit(lambda p, x, st: fwd_eval(p, x, st)[0])
         self._moments = jax.jit(lambda p, x, st: fwd(p, x, st)[1])
         self._moments_batch = jax.jit(lambda p, x: fwd(p, x)[1])
 
