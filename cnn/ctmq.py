@@ -5,39 +5,53 @@ r"""Approximation-aware training with golden products: multiple cyclic training 
         -o build/ctmq/smallcnn_mnist5k_w2.onnx
 
 Forward pass (``Product``). Every conv and FC product of the network is the golden multiplier's,
-summed exactly and rounded once to fp32, as the ONNX executor (cnn.executor, cnn.gemm) computes
-it -- the trained model's logits are the emulator's, bit for bit on the small CNN (tested on a
-batch); on ResNet-20 1 of 50 test images differed (max 0.0039, same predictions; see "sum"):
+summed exactly and rounded once (float units) or summed as integers (integer units), as the ONNX
+executor (cnn.executor, cnn.gemm) computes it: the evaluation forward's logits are the
+emulator's, bit for bit (tested on batches of the small CNN for every form, and of ResNet-20):
 
-* operands: fp32 -> bf16, round to nearest even (the bit pattern u of cnn.mults.to_bf16, here
-  u = (x + 0x7FFF + lsb) >> 16 on the fp32 bits);
+* float operands (``bf16``, ``mitch_bf16``): fp32 -> bf16, round to nearest even (the bit
+  pattern u of cnn.mults.to_bf16, here u = (x + 0x7FFF + lsb) >> 16 on the fp32 bits);
+* integer operands (``intN``, N = 4..16; ``mitch_int{8|16}``): the executor's symmetric
+  quantization q = clip(rint(x / s), +-(2^(N-1)-1)) in float64, activations per node with
+  s_a = absmax / (2^(N-1)-1), absmax from cnn.executor.calibrate (``calibration``: the FP32
+  path on the first 1000 train images, as approxmac accuracy), weights per output channel;
+  the output fp32(acc * (s_a s_w)). XLA rewrites x / broadcast(s) as x * (1 / s) (two
+  roundings); the divisor is broadcast behind an optimization barrier so the quotients are
+  NumPy's;
 * products: the class decomposition of cnn.mults, mul(a, b) = scale(a) scale(b) T[cls(a),
   cls(b)], with T = Mult.table() (golden products of the class representatives) and the
-  scale / class fields of cnn.gemm.code_format -- the tables the emulator uses; no second
-  implementation of the multiplier. The class is moved into the channels: input channel
-  (c, i) of the expanded map holds scale(x_c) where cls(x_c) = i, else 0, and the expanded
-  weight (c, i) -> o holds scale(b) T[i, cls(b)]; one float64 convolution (or matmul) of the
-  expanded tensors, C 2^(w-1) input channels, sums exactly the golden terms. (One convolution
-  instead of one im2col matmul per class: 3x less CPU on ResNet-20's 28 x 28 x 16 layers,
-  measured in STATUS.md; the im2col rows are never formed);
-* sum: float64 (``jax_enable_x64``), then R: |s| < 2^-126 -> +0, else fp32 nearest even
-  (cnn.exactsum). Every term is exact in float64 (at most 8 significant bits times powers of
-  two); the float64 sum equals the exact sum when a row's terms fit a 52-bit window, else it
-  differs by at most K 2^-53 sum |terms|, and R(s) can then differ from R(E) only when E lies
-  that close to an fp32 rounding point (the emulator decides those cases exactly; measured:
-  see the test and the ``jax_vs_emulator`` metadata of each trained model). Float32 summation
-  instead would round after every add (off by ulps in most outputs). Products that under- or
-  overflow fp32 (``Mult.check_fast`` refuses; e.g. |a b| < 2^-126) are kept by the
-  decomposition where the golden unit flushes them: a difference below 2^-126 per term;
+  scale / class fields of cnn.gemm.code_format (floats) or Mult.split (integers) -- the tables
+  the emulator uses; no second implementation of the multiplier (intN: the integers' products,
+  exact in float64; mitch_int c1 adds the executor's -1 per sign mismatch). The class is moved
+  into the channels: input channel (c, i) of the expanded map holds scale(x_c) where
+  cls(x_c) = i, else 0, and the expanded weight (c, i) -> o holds scale(b) T[i, cls(b)]; one
+  float64 convolution (or matmul) of the expanded tensors, C 2^(w-1) input channels, sums the
+  golden terms. (One convolution instead of one im2col matmul per class: 3x less CPU on
+  ResNet-20's 28 x 28 x 16 layers, measured in STATUS.md; the im2col rows are never formed);
+* sum: float64 (``jax_enable_x64``). Integer sums are exact (integers below 2^53). Float
+  units: R(s), R: |s| < 2^-126 -> +0, else fp32 nearest even (cnn.exactsum). Every term is
+  exact in float64; the float64 sum s is the exact sum E when a row's terms fit a 52-bit
+  window, else within K 2^-53 sum |terms| of it, and R(s) can then differ from R(E) when E
+  lies that close to an fp32 rounding point. Training takes R(s). The evaluation forward
+  (``Product.exact_form``, used by Trainer.logits) decides every output as cnn.gemm does
+  (window test, else the error bound) and sums the rare undecided ones exactly from golden
+  products on the host (``exact_outputs``: 8 of ~29 M outputs on 200 ResNet-20 test images
+  at Mitch-w3); it also covers products the golden unit flushes below 2^-126 (which the
+  decomposition keeps). Float32 summation instead would round after every add (off by ulps
+  in most outputs).
+  (The ResNet-20 logits that differed before, 5 of the first 200 test images at Mitch-w3, were
+  not float64 sums: the inference-form batch norm's division, which XLA computed as a
+  multiplication by the reciprocal -- fixed in cnn.train.make_forward);
 * backward: straight-through estimator -- the gradient of the exact fp32 conv / matmul at the
   same operands (``jax.custom_vjp``).
 
 Schedule (after Kim, Shin, Del Barrio, "CTMQ: Cyclic Training of Convolutional Neural Networks
 with Multiple Quantization Steps", 2022; there the bit depth of a binarized / quantized net is
-stepped down, here Mitch-w's w):
+stepped down, here Mitch-w's w or the integer width N):
 
     params <- the FP32 model (--from MODEL.onnx, or --continue-from CKPT.pkl)
-    for w = start_w, start_w - 1, ..., target_w:          # each step starts from the last
+    for w = start, start - 1, ..., target:                # each step starts from the last
+        (integer units: activation scales of the step's start model, ``calibration``)
         repeat cycles times:
             train the Mitch-w model  `epochs` epochs       # low-precision model
             copy its weights into the accurate model; train it `fp32_epochs` epochs (FP32
@@ -51,8 +65,10 @@ target w and ``--cycles 0`` is plain fine-tuning at the target w (``epochs`` epo
 baseline. ``--steps`` / ``--fp32-steps`` give a phase's length in SGD steps instead (equal
 budgets); ``--steps 0 --cycles 0`` only re-estimates the BN statistics with the target-w
 products (no SGD step). The model records the SGD steps taken (``sgd_steps``) and the training
-CPU time. Only ``mitch_bf16`` multipliers (both variants) and group-1 convs (smallcnn,
-resnet20) are supported; integer Mitch-w (N-bit steps) is not built yet.
+CPU time. Steps: ``mitch_bf16_w*`` from ``--start-w`` (<= 8) down to the target's w;
+``intN`` from ``--start-bits`` (<= 16) down to N; ``mitch_int{8|16}_w*`` down in w (<= min(N,
+10)); the exported model is evaluated with its own activation scales (approxmac accuracy's).
+Group-1 convs only (smallcnn, resnet20).
 """
 
 import functools
