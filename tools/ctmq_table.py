@@ -121,6 +121,9 @@ def main(argv=None):
            else "the emulator (cnn.executor.Session, as approxmac accuracy)")
     print(f"\n{len(y)} test images of {ds.name}, rows run by {how}; b = right only with the row, "
           f"c = right only in FP32.")
+    if args.engine == "jax":
+        from cnn import ctmq
+        print(f"Float sums the JAX forward left undecided and summed exactly: {ctmq.UNDECIDED[0]}")
     for a, b_label in pairs:
         b, c, pv = paired(out[a], out[b_label], y)
         print(f"Paired McNemar, {a} vs {b_label}: right only with {a}: {b}, only with "
