@@ -9,7 +9,8 @@ rows (e.g. fine-tuned once vs CTMQ on the same images).
 MULT:LABEL=MODEL runs MODEL with multiplier MULT; LABEL names the row (e.g. "no retraining" with
 the FP32 model itself). ``--engine jax`` runs the rows by cnn.ctmq's JAX forward instead
 (a row fails unless its logits equal the emulator's bit for bit on the first ``--check``
-images; on ResNet-20 rare float64 roundings can make it fail, see cnn.ctmq). ``--pair A,B``: exact McNemar of row A against row B (b = images right
+images) and prints how many float sums it had to sum exactly (cnn.ctmq.exact_outputs).
+Integer rows use approxmac accuracy's activation scales (cnn.ctmq.calibration). ``--pair A,B``: exact McNemar of row A against row B (b = images right
 only with A, c = right only with B). ``--cache DIR`` keeps each row's logits in
 DIR/<model sha256>_<mult>_<N>.npy, so a rerun with more pairs computes nothing again. Prints a
 Markdown table (training CPU seconds and SGD steps from the model's metadata).
