@@ -96,7 +96,7 @@ def main(argv=None):
     ref = executor.ort_run(ref_model, executor.preprocess(ref_model, x))
     r = stats.compare(ref, ref, y)
     print("| model | multiplier | top-1 % [95 % CI] | McNemar p vs FP32 (b, c) | SGD steps "
-          "(Mitch-w + FP32) | training CPU s |")
+          "(low-precision + FP32) | training CPU s |")
     print("|---|---|---|---|---|---|")
     print(f"| FP32 start model | fp32 (onnxruntime) | {100 * r['top1']:.1f} "
           f"[{100 * r['top1_ci'][0]:.1f}, {100 * r['top1_ci'][1]:.1f}] | - | - | - |")
