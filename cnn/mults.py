@@ -5,7 +5,8 @@ Names (``parse_mult``):
     fp32                              NumPy float32 (BLAS sgemm): the reference, not a golden unit
     bf16                              golden.bf16_mul.bf16_mul
     mitch_bf16_w{W}_{variant}         golden.mitch_bf16_mul.mitch_bf16_mul, W in 2..8
-    int8, int16                       golden.int_mul.int_mul(n=N, signed="exact")
+    int{N}                            golden.int_mul.int_mul(n=N, signed="exact"), N in 4..16
+                                      (int8, int16 in the grids)
     mitch_int{N}_w{W}_{variant}_{signed}
                                       golden.mitchell.mitch_mul, N in {8, 16}, W in 2..min(N, 10),
                                       signed in {exact, c1}
@@ -73,6 +74,7 @@ from .exactsum import PositRounding
 
 from .kernels import exponent_range
 
+INT_N = (4, 16)                # intN operand widths (int8 / int16 in the grids; 4..7 for CTMQ)
 MAX_INT_CLASSES_LOG2 = 10      # the fast path's table is K x 2^w x C floats: w <= 10 keeps it small
 POSIT_N = (8, 16)
 POSIT_ES = range(0, 3)         # posit<16, es <= 3> values are fp32 numbers; 0..2 are catalogued
@@ -268,7 +270,7 @@ def parse_mult(name):
         return Mult(name, "float", "mitch_bf16_mac", w=w, variant=variant)
     m = re.fullmatch(r"int(\d+)", name)
     if m:
-        n = check_choice_int("n", int(m.group(1)))
+        n = check_int("n", int(m.group(1)), *INT_N)
         return Mult(name, "int", "int_mac", n=n)
     m = re.fullmatch(r"mitch_int(\d+)_w(\d+)_([a-z]+)_([a-z0-9]+)", name)
     if m:
@@ -284,7 +286,7 @@ def parse_mult(name):
         es = check_int("es", int(m.group(3)), POSIT_ES.start, POSIT_ES.stop - 1)
         return Mult(name, "posit", f"{m.group(1)}_mac", n=n, es=es)
     raise ParameterError(
-        f"mult must be fp32, bf16, mitch_bf16_w{{2..8}}_{{trunc|unbiased}}, int8, int16, "
+        f"mult must be fp32, bf16, mitch_bf16_w{{2..8}}_{{trunc|unbiased}}, int{{4..16}}, "
         f"mitch_int{{8|16}}_w{{2..10}}_{{trunc|unbiased}}_{{exact|c1}}, posit_n{{8|16}}_es{{0..2}} "
         f"or plam_n{{8|16}}_es{{0..2}}; got {name!r}")
 

@@ -30,9 +30,9 @@ statistics) and ``.ckpt.pkl`` (parameters, optimizer state, epoch: ``--resume`` 
 ``--continue-from CKPT.pkl`` trains further from a checkpoint's weights (fresh optimizer, cosine
 decay from ``--lr`` to ``--lr`` / 1000); the model's ``training_command`` then lists every run.
 
-``--ctmq`` trains a Mitch-w model with the golden products from an FP32 model (``--from
-MODEL.onnx`` or ``--continue-from CKPT.pkl``), stepping w down to the w of ``--mult`` with cycles
-through the accurate model: see cnn.ctmq.
+``--ctmq`` trains a Mitch-w or integer model with the golden products from an FP32 model
+(``--from MODEL.onnx`` or ``--continue-from CKPT.pkl``), stepping w (or the integer width N) down
+to the one of ``--mult`` with cycles through the accurate model: see cnn.ctmq.
 """
 
 import argparse
@@ -87,7 +87,7 @@ def make_forward(net, product=None):
                 p = (op.kernel - 1) // 2
                 w = jnp.transpose(params[f"{op.name}.weight"], (2, 3, 1, 0))    # OIHW -> HWIO
                 if product is not None:
-                    y = product.conv(a[0], w, op.stride, p)
+                    y = product.conv(a[0], w, op.stride, p, op.name)
                 elif op.group > 1 and op.group == a[0].shape[3] == w.shape[3]:
                     y = depthwise(a[0], w[:, :, 0, :], op.stride, p)
                 else:
@@ -103,10 +103,15 @@ def make_forward(net, product=None):
                     scale = params[f"{op.name}.scale"] * jax.lax.rsqrt(var + nets.EPS)
                     y = (a[0] - m1) * scale + params[f"{op.name}.bias"]
                 else:
-                    # onnx.reference: s * (x - mean) / sqrt(var + eps) + bias, in this order
+                    # onnx.reference: s * (x - mean) / sqrt(var + eps) + bias, in this order.
+                    # XLA turns x / broadcast(d) into x * broadcast(1 / d), which rounds twice
+                    # (off by an ulp in a third of the outputs); a full-shape divisor behind an
+                    # optimization barrier keeps NumPy's correctly rounded quotient
                     mean, var = stats[op.name]
-                    y = (params[f"{op.name}.scale"] * (a[0] - mean)
-                         / jnp.sqrt(var + np.float32(nets.EPS)) + params[f"{op.name}.bias"])
+                    num = params[f"{op.name}.scale"] * (a[0] - mean)
+                    den = jax.lax.optimization_barrier(jnp.broadcast_to(
+                        jnp.sqrt(var + np.float32(nets.EPS)), num.shape))
+                    y = num / den + params[f"{op.name}.bias"]
             elif op.kind == "relu":
                 y = jax.nn.relu(a[0])
             elif op.kind == "relu6":
@@ -122,7 +127,7 @@ def make_forward(net, product=None):
                 y = jnp.transpose(a[0], (0, 3, 1, 2)).reshape(a[0].shape[0], -1)   # c-h-w order
             elif op.kind == "fc":
                 wt = params[f"{op.name}.weight"]
-                y = (a[0] @ wt if product is None else product.matmul(a[0], wt)) \
+                y = (a[0] @ wt if product is None else product.matmul(a[0], wt, op.name)) \
                     + params[f"{op.name}.bias"]
             else:
                 raise ValueError(f"op {op.name}: unknown kind {op.kind!r}")
@@ -277,7 +282,9 @@ class Trainer:
             return optax.apply_updates(p, upd), s, new, loss
 
         self._step = step
-        self._eval = jax.jit(lambda p, x, st: fwd(p, x, st)[0])
+        # the evaluation forward decides every float sum exactly (cnn.ctmq.Product.exact_form)
+        fwd_eval = fwd if product is None else make_forward(self.net, product.exact_form())
+        self._eval = jax.jit(lambda p, x, st: fwd_eval(p, x, st)[0])
         self._moments = jax.jit(lambda p, x, st: fwd(p, x, st)[1])
         self._moments_batch = jax.jit(lambda p, x: fwd(p, x)[1])
 
@@ -560,8 +567,10 @@ def main(argv=None):
     g.add_argument("--from", dest="start_from", metavar="MODEL.onnx",
                    help="the FP32 model to start from (its architecture and dataset are used)")
     g.add_argument("--mult", default="mitch_bf16_w2_trunc", help="target multiplier "
-                   "mitch_bf16_w{2..8}_{trunc|unbiased}")
-    g.add_argument("--start-w", type=int, default=8, help="first step's w (default 8)")
+                   "mitch_bf16_w{2..8}_{trunc|unbiased}, int{4..16} or "
+                   "mitch_int{8|16}_w{2..10}_{trunc|unbiased}_{exact|c1}")
+    g.add_argument("--start-w", "--start-bits", dest="start_w", type=int, default=8,
+                   help="first step's bit depth: w of Mitch-w, N of intN (default 8)")
     g.add_argument("--cycles", type=int, default=1, help="accurate-model cycles per step")
     g.add_argument("--fp32-epochs", type=float, default=0.5,
                    help="epochs of each accurate-model phase")

@@ -195,8 +195,10 @@ def test_parse_mult_rejects_bad_names():
         parse_mult("mitch_bf16_w6_round")
     with pytest.raises(ParameterError, match="signed must be one of exact, c1"):
         parse_mult("mitch_int8_w6_trunc_none")
+    with pytest.raises(ParameterError, match="n must be in 4..16, got 3"):
+        parse_mult("int3")
     with pytest.raises(ParameterError, match="n must be one of 8, 16"):
-        parse_mult("int12")
+        parse_mult("mitch_int12_w4_trunc_c1")
     with pytest.raises(ParameterError, match="mult must be fp32, bf16"):
         parse_mult("posit8")
 

@@ -57,3 +57,18 @@ def test_jax_engine_is_the_emulator(tmp_path, capsys):
     np.testing.assert_array_equal(jax_.view(np.uint32), emu.view(np.uint32))
     assert "equal to the emulator's bit for bit on the first 30 images" in capsys.readouterr().out
     assert len(list(tmp_path.glob("*_jax.npy"))) == 1
+
+
+def test_integer_rows_use_the_calibrated_scales(tmp_path, capsys):
+    """An integer row runs the executor with approxmac accuracy's activation scales
+    (cnn.ctmq.calibration), and the JAX engine gives the same logits bit for bit."""
+    pytest.importorskip("jax")
+    from cnn import ctmq
+    ds = data.load("digits")
+    model = executor.load_model(MODEL)
+    ref = executor.Session(model, "int4", calib=ctmq.calibration(model, ds)).predict(
+        executor.preprocess(model, ds.x_test[:30]))
+    argv = [MODEL, f"int4:i4={MODEL}", "--limit", "30"]
+    np.testing.assert_array_equal(main(argv)["i4"], ref)
+    jax_ = main(argv + ["--engine", "jax", "--check", "30"])["i4"]
+    np.testing.assert_array_equal(jax_.view(np.uint32), ref.view(np.uint32))

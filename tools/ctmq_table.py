@@ -9,7 +9,8 @@ rows (e.g. fine-tuned once vs CTMQ on the same images).
 MULT:LABEL=MODEL runs MODEL with multiplier MULT; LABEL names the row (e.g. "no retraining" with
 the FP32 model itself). ``--engine jax`` runs the rows by cnn.ctmq's JAX forward instead
 (a row fails unless its logits equal the emulator's bit for bit on the first ``--check``
-images; on ResNet-20 rare float64 roundings can make it fail, see cnn.ctmq). ``--pair A,B``: exact McNemar of row A against row B (b = images right
+images) and prints how many float sums it had to sum exactly (cnn.ctmq.exact_outputs).
+Integer rows use approxmac accuracy's activation scales (cnn.ctmq.calibration). ``--pair A,B``: exact McNemar of row A against row B (b = images right
 only with A, c = right only with B). ``--cache DIR`` keeps each row's logits in
 DIR/<model sha256>_<mult>_<N>.npy, so a rerun with more pairs computes nothing again. Prints a
 Markdown table (training CPU seconds and SGD steps from the model's metadata).
@@ -25,9 +26,14 @@ import numpy as np
 from cnn import data, executor, onnx_export, stats
 
 
-def emulator_logits(path, mult, x):
+def emulator_logits(path, mult, x, ds):
+    """The executor's logits; integer units with approxmac accuracy's activation scales
+    (cnn.ctmq.calibration: the model's FP32 path on the first 1000 train images)."""
+    from cnn import ctmq
+    from cnn.mults import parse_mult
     model = executor.load_model(path)
-    return executor.Session(model, mult).predict(executor.preprocess(model, x))
+    calib = ctmq.calibration(model, ds) if parse_mult(mult).kind == "int" else None
+    return executor.Session(model, mult, calib=calib).predict(executor.preprocess(model, x))
 
 
 def row_logits(path, mult, x, cache, engine="emulator", ds=None, check=0):
@@ -43,12 +49,12 @@ def row_logits(path, mult, x, cache, engine="emulator", ds=None, check=0):
     if engine == "jax":
         from cnn import ctmq
         logits = ctmq.model_logits(path, mult, ds, x)
-        ref = emulator_logits(path, mult, x[:check])
+        ref = emulator_logits(path, mult, x[:check], ds)
         if not np.array_equal(ref.view(np.uint32), logits[:check].view(np.uint32)):
             raise AssertionError(f"{path} with {mult}: the JAX logits differ from the "
                                  f"emulator's on the first {check} images")
     else:
-        logits = emulator_logits(path, mult, x)
+        logits = emulator_logits(path, mult, x, ds)
     if file:
         file.parent.mkdir(parents=True, exist_ok=True)
         np.save(file, logits)
@@ -90,7 +96,7 @@ def main(argv=None):
     ref = executor.ort_run(ref_model, executor.preprocess(ref_model, x))
     r = stats.compare(ref, ref, y)
     print("| model | multiplier | top-1 % [95 % CI] | McNemar p vs FP32 (b, c) | SGD steps "
-          "(Mitch-w + FP32) | training CPU s |")
+          "(low-precision + FP32) | training CPU s |")
     print("|---|---|---|---|---|---|")
     print(f"| FP32 start model | fp32 (onnxruntime) | {100 * r['top1']:.1f} "
           f"[{100 * r['top1_ci'][0]:.1f}, {100 * r['top1_ci'][1]:.1f}] | - | - | - |")
@@ -104,7 +110,8 @@ def main(argv=None):
         cpu = meta.get("train_cpu_seconds", "-") if sched else "-"
         note, steps = "", "-"
         if sched:
-            note = f" (w {sched['start_w']}->{sched['target_w']}, {sched['cycles']} cycles)"
+            note = (f" ({sched.get('depth', 'w')} {sched['start_w']}->{sched['target_w']}, "
+                    f"{sched['cycles']} cycles)")
             if "sgd_steps" in sched:
                 steps = f"{sched['sgd_steps']['mitch']} + {sched['sgd_steps']['fp32']}"
         print(f"| {label}{note} | {mult} | {100 * r['top1']:.1f} [{100 * r['top1_ci'][0]:.1f}, "
@@ -115,6 +122,9 @@ def main(argv=None):
            else "the emulator (cnn.executor.Session, as approxmac accuracy)")
     print(f"\n{len(y)} test images of {ds.name}, rows run by {how}; b = right only with the row, "
           f"c = right only in FP32.")
+    if args.engine == "jax":
+        from cnn import ctmq
+        print(f"Float sums the JAX forward left undecided and summed exactly: {ctmq.UNDECIDED[0]}")
     for a, b_label in pairs:
         b, c, pv = paired(out[a], out[b_label], y)
         print(f"Paired McNemar, {a} vs {b_label}: right only with {a}: {b}, only with "
