@@ -26,9 +26,10 @@ import numpy as np
 from approxmac import p1
 from golden.params import ParameterError
 from synth import streams
-from synth.flow import DEFAULT_RECIPE, RECIPES, synth_unit, synth_verilog
+from synth.flow import DEFAULT_RECIPE, RECIPES, synth_unit
 from tools.energy_breakdown import breakdown
-from tools.registered_pe import write_registered
+from tools import registered_pe
+from tools.registered_pe import signed16
 
 DEFAULT_TRACE = "build/traces/resnet20_fashion-mnist_int16.npz"
 
@@ -45,18 +46,9 @@ def measure(run, recipe, args):
     common = dict(stream=args.stream, out_root=out_root, liberty=run.library, recipe=recipe,
                   cache=True, progress=lambda m: say(f"  {m}"))
     if run.scope == "registered":
-        folder = Path(args.synth_dir).parent / "registered_pe"
-        path, top, signed = write_registered(unit, params, out_dir=folder)
-        fmt = streams.operand_format(unit, params)
-        if fmt.kind != "int":
-            # synth_verilog drives integer operands: the PE's own stream (the same patterns as
-            # its lone run's) goes in as a trace of the patterns read as int16 values
-            a, b = streams.make_stream(args.stream, fmt, args.vectors + 1)
-            trace = folder / f"{args.stream}_{fmt.label}_{args.vectors + 1}.npz"
-            np.savez(trace, a=signed16(a), b=signed16(b))
-            common["stream"], signed = f"trace:{trace}", True
-        rec = synth_verilog(path, top=top, operands=["a", "b"], signed=signed,
-                            vectors=args.vectors, **common)
+        # the PE's own stream (tools/registered_pe.py: float patterns go in as a trace)
+        rec = registered_pe.measure(unit, params, vectors=args.vectors,
+                                    folder=Path(args.synth_dir).parent / "registered_pe", **common)
     else:
         vectors = args.array_vectors if run.scope == "array" else args.vectors
         rec = synth_unit(unit, params, vectors=vectors, **common)
@@ -91,11 +83,6 @@ def mac_split(folder, run):
             "clock_pj": round(sum(v for k, v in b["by_part"].items() if k.endswith(":clock")), 6),
             "control_pj": round(get("control") + get("mixed"), 6),
             "flops": b["flops_per_part"]}
-
-
-def signed16(patterns):
-    v = np.asarray(patterns, dtype=np.int64)
-    return np.where(v >= 1 << 15, v - (1 << 16), v)
 
 
 def overflow_section(trace, pairs):
