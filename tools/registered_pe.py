@@ -101,7 +101,8 @@ def main(argv=None):
     params = {}
     for kv in args.params:
         k, v = kv.split("=")
-        params[k] = int(v) if v.lstrip("-").isdigit() else v
+        params[k] = int(v) if v.lstrip("-").isdigit() else \
+            {"True": True, "False": False}.get(v, v)
     record = measure(args.unit, params, stream=args.stream, vectors=args.vectors,
                      clock_ns=args.clock_ns, out_root=args.output, cache=False, recipe=args.recipe)
     print(json.dumps(record, indent=2, sort_keys=True))

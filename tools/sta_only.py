@@ -84,5 +84,6 @@ if __name__ == "__main__":
     params = {}
     for kv in args[1:]:
         k, v = kv.split("=")
-        params[k] = int(v) if v.lstrip("-").isdigit() else v
+        params[k] = int(v) if v.lstrip("-").isdigit() else \
+            {"True": True, "False": False}.get(v, v)
     sta_only(args[0], params, driven="--driven" in argv, hier="--hier" in argv, recipe=recipe)
