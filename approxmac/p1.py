@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.mac import mac_run
+from golden.mac import mac_run, mac_spec
 from golden.params import ParameterError
+from hdl.catalogue import get_unit
 
 from .report import HEADLINE_RULE, RECIPE_FIELDS, pairing, put_section
 
@@ -198,6 +199,41 @@ def parse_key(key):
         return Run(scope, library, pe, int(p[1:]), bool(int(zg[2:])), acc)
     except (ValueError, IndexError):
         raise ParameterError(f"not a P1 run key: {key!r}") from None
+
+
+def run_of_record(record):
+    """The Run a cost-flow result record belongs to (a catalogued PE or its 4 × 4 array, as
+    ``approxmac synth`` writes it), to enter a run measured outside the study.
+
+    Raises
+    ------
+    ParameterError
+        For a record that is none of the study's runs (another unit, size or PE)."""
+    params = dict(record["params"])
+    scope = "lone"
+    unit = record["unit"]
+    if unit == "systolic":
+        if (params.get("rows"), params.get("cols"), bool(params.get("cv"))) != \
+                (ARRAY_SIZE, ARRAY_SIZE, False):
+            raise ParameterError(f"{record['module']}: the study's arrays are "
+                                 f"{ARRAY_SIZE} × {ARRAY_SIZE} without cv")
+        scope, unit = "array", params["pe"]
+    pipeline, gate_zero = int(params.get("pipeline") or 0), bool(params.get("gate_zero"))
+    for pe, (pe_unit, pe_params, _) in PES.items():
+        if pe_unit != unit:
+            continue
+        # the PE's parameters, unset ones (None) at the catalogued unit's defaults
+        defaults = {p.name: p.default for p in get_unit(unit).params}
+        value = lambda k: defaults.get(k) if params.get(k) is None else params[k]   # noqa: E731
+        if any(value(k) != v for k, v in pe_params.items()):
+            continue
+        width = None if PE_WIDTHS[pe] == (None,) else (
+            value("acc_width") or mac_spec(unit, **pe_params).acc_width)
+        if width not in PE_WIDTHS[pe]:
+            continue
+        return Run(scope, record["liberty"]["name"], pe, pipeline, gate_zero, width)
+    raise ParameterError(f"{record['module']}: not one of the study's PEs "
+                         f"({', '.join(v[2] for v in PES.values())})")
 
 
 def closest(rows):

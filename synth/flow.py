@@ -240,12 +240,27 @@ def split_array_ports(design, array):
             + f"\n  {name}_core core ({conns});\nendmodule\n")
 
 
-def build_array_steps(nl, a, b, *, rows, cols, kappa=None):
+def array_settle(values):
+    """Data steps of an output-stationary array (hdl/systolic.py, catalogue ``values``) before
+    its measured window: latency + R, with latency L = R + C + pipeline + gate_zero + cv
+    (SystolicArray.latency()). A tile -1 before the stream would have left its last row on c
+    in data step L + R - 2; from step L + R - 1 on, every PE does one MAC per step and every
+    capture, shift and output of the stream's tiles is one of its periodic steady state (one
+    step more: the warm-up step every unit has). So a window of a multiple of
+    streams.DOT_LENGTH steps holds whole tile periods, drains included, and no fill: the skew
+    and forwarding registers, which have no reset, hold X until the first operands pass."""
+    late = int(values.get("pipeline") or 0) + int(bool(values.get("gate_zero"))) \
+        + int(bool(values.get("cv")))
+    return 2 * values["rows"] + values["cols"] + late
+
+
+def build_array_steps(nl, a, b, *, rows, cols, settle, kappa=None):
     """Per-step port values of a systolic array (hdl/systolic.py) and the first measured step.
 
     ``a`` (steps, rows) and ``b`` (steps, cols) are operand patterns; each step is one cycle in
     which every PE does one MAC: valid = 1 throughout, last = 1 every streams.DOT_LENGTH steps
-    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset. A bus wider than 64 bits
+    (tiles of K = DOT_LENGTH back to back), after RESET_CYCLES of reset. The first ``settle``
+    data steps (array_settle) are not measured. A bus wider than 64 bits
     comes as ports ``a_0``, ``a_1``, ... (split_array_ports). With ``kappa`` (the cv array's C
     port values) the reset cycles, at least C of them, write column j's kappa in cycle j; it
     stays for the whole run."""
@@ -278,7 +293,7 @@ def build_array_steps(nl, a, b, *, rows, cols, kappa=None):
         for j, v in enumerate(kappa):
             steps["kappa"][j] = int(v) & ((1 << wk) - 1)
             steps["kappa_col"][j], steps["kappa_load"][j] = j, 1
-    return steps, "clk", lead + 1
+    return steps, "clk", lead + settle
 
 
 def build_ws_array_steps(nl, a, b, *, rows, cols):
@@ -404,9 +419,10 @@ def synth_unit(unit_name, params=None, *, stream="cnn", vectors=2000, clock_ns=N
         pe_values.update(component.pe_params)
         fmt = streams.operand_format(values["pe"], pe_values)
         rows, cols = values["rows"], values["cols"]
-        a, b = streams.make_stream(stream, fmt, (vectors + 1) * max(rows, cols), seed=seed)
-        a = a[:(vectors + 1) * rows].reshape(vectors + 1, rows)
-        b = b[:(vectors + 1) * cols].reshape(vectors + 1, cols)
+        steps = vectors + array_settle(values)     # the fill, a tile's drain, warm-up: unmeasured
+        a, b = streams.make_stream(stream, fmt, steps * max(rows, cols), seed=seed)
+        a = a[:steps * rows].reshape(steps, rows)
+        b = b[:steps * cols].reshape(steps, cols)
     elif unit.name == "systolic_ws":
         # Every cycle feeds a row of R activations and performs R x C MACs; the stream's b
         # values are the weight tiles, one per streams.DOT_LENGTH rows (build_ws_array_steps).
@@ -643,6 +659,7 @@ def _flow(design, module, unit, values, fmt, a, b, stream, vectors, clock_ns, se
 
     if unit == "systolic":
         steps, clock, first = build_array_steps(nl, a, b, rows=values["rows"], cols=values["cols"],
+                                                settle=array_settle(values),
                                                 kappa=array_kappa(values, fmt, a, b))
         macs_per_step = values["rows"] * values["cols"]
     elif unit == "systolic_ws":

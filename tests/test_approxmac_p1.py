@@ -121,3 +121,29 @@ def test_render_and_attach_replace_the_section(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     assert report.count(p1.P1_BEGIN) == 1 and report.startswith("# report\n")
     assert "mitch_bf16_mac w=6" in report
+
+
+def test_run_of_record_names_the_study_run():
+    def rec(unit, params, lib="osu018"):
+        return {"unit": unit, "params": params, "module": "m", "liberty": {"name": lib}}
+    # approxmac synth's array record: unset PE parameters are None (the unit's defaults)
+    array = {"rows": 4, "cols": 4, "pe": "mitch_mac", "n": 16, "w": 6, "variant": None,
+             "signed": "c1", "acc_width": None, "pipeline": 1, "gate_zero": None, "cv": False}
+    assert p1.run_of_record(rec("systolic", array)) == p1.Run("array", "osu018", "mitch_int16",
+                                                              1, False, 40)
+    assert p1.run_of_record(rec("systolic", dict(array, pe="bf16_mac", n=None, w=None,
+                                                 signed=None, pipeline=0, gate_zero=True))) == \
+        p1.Run("array", "osu018", "bf16", 0, True, None)
+    assert p1.run_of_record(rec("mitch_bf16_mac", {"w": 6, "variant": "trunc", "pipeline": 0,
+                                                   "gate_zero": False}, "sky130hd")) == \
+        p1.Run("lone", "sky130hd", "mitch_bf16")
+    assert p1.run_of_record(rec("mitch_mac", {"n": 16, "w": 6, "signed": "c1", "acc_width": 24})) \
+        == p1.Run("lone", "osu018", "mitch_int16", 0, False, 24)
+    for unit, params, match in (
+            ("mitch_mac", {"n": 16, "w": 6, "signed": None}, "not one of the study's PEs"),
+            ("mitch_bf16_mac", {"w": 5}, "not one of the study's PEs"),
+            ("int_mac", {"n": 16, "acc_width": 36}, "not one of the study's PEs"),
+            ("systolic", dict(array, rows=8, cols=8), "4 × 4 without cv"),
+            ("systolic", dict(array, cv=True), "4 × 4 without cv")):
+        with pytest.raises(ParameterError, match=match):
+            p1.run_of_record(rec(unit, params))

@@ -287,12 +287,20 @@ def test_report_is_reproducible_and_names_pairings(tmp_path, monkeypatch):
 
 def test_synth_systolic_array_prices_per_mac_and_computes_golden(tmp_path):
     from golden.systolic import matmul
+    from synth.flow import array_settle
     record = synth_unit("systolic", {"rows": 2, "cols": 2, "pe": "int_mac", "n": 4}, stream="uniform",
-                        vectors=70, out_root=tmp_path)
+                        vectors=64, out_root=tmp_path)
     out = tmp_path / "osu018" / record["module"]
     assert record["module"] == "systolic_r2_c2_int_mac_n4_acc16"
     details = json.loads((out / "details.json").read_text())
-    assert details["ops_per_period"] == 4 and details["measured_ops"] == 4 * 70
+    assert details["ops_per_period"] == 4 and details["measured_ops"] == 4 * 64
+    # The window starts after the fill and a tile -1's drain (latency 4 + R 2 = 6 steps):
+    # 64 measured steps are one whole tile period, so c_valid rises and falls exactly once.
+    assert array_settle(record["params"]) == 6
+    assert len(_rows(out / "in_valid.hex")) == 2 + 6 + 64
+    toggles = dict((n, (int(r), int(f))) for n, r, f in
+                   (line.split() for line in _rows(out / "toggles.txt")[2:]))
+    assert toggles["c_valid"] == (1, 1)
     # Leakage per MAC is the array's leakage over one clock period shared by its 4 MACs.
     assert record["leakage_pj_per_op"] == pytest.approx(
         details["leakage_nw"] * record["clock_ns"] * 1e-6 / 4, rel=1e-4)

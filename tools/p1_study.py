@@ -2,14 +2,17 @@
 
     PYTHONPATH=. nice -n 10 python tools/p1_study.py [--libraries osu018,sky130hd]
         [--scopes lone,part,registered,array] [--vectors 500] [--array-vectors 200]
-        [--array-configs p0] [--recipes abc] [--dry-run] [-o build/report]
+        [--array-configs p0] [--recipes abc] [--add FOLDER ...] [--dry-run] [-o build/report]
 
 Prints the plan (run count and a rough duration) first, then runs one flow at a time (cached
 under build/cache: a repeated run is a lookup), rewriting build/report/p1_study.{json,md} after
 every run, so an interrupted study leaves a valid partial table. Runs of earlier invocations
 with the same stream and vector counts stay in the table (they are kept in p1_study.json), so
 the scopes, libraries and mapping recipes can be run one invocation at a time; a run measured
-with several recipes enters the pairings with all of them (report.HEADLINE_RULE). At the end:
+with several recipes enters the pairings with all of them (report.HEADLINE_RULE). ``--add
+FOLDER`` enters a run measured by ``approxmac synth`` (e.g. an array at a chosen clock): its
+result folder must be one of the study's PEs or 4 × 4 arrays on the same stream and vector count;
+``--scopes array --no-run --add ...`` builds the array rows from such runs alone. At the end:
 the energy breakdowns (tools/energy_breakdown.py) of the plain lone MACs, the arrays and the
 pairing closest to 0.20, the accumulator bound on the int16 CNN trace (``--trace``, from
 ``make accuracy``) and on the cnn stream, and REPORT.md gets the section when it exists.
@@ -26,9 +29,10 @@ import numpy as np
 from approxmac import p1
 from golden.params import ParameterError
 from synth import streams
-from synth.flow import DEFAULT_RECIPE, RECIPES, synth_unit, synth_verilog
+from synth.flow import DEFAULT_RECIPE, RECIPES, synth_unit
 from tools.energy_breakdown import breakdown
-from tools.registered_pe import write_registered
+from tools import registered_pe
+from tools.registered_pe import signed16
 
 DEFAULT_TRACE = "build/traces/resnet20_fashion-mnist_int16.npz"
 
@@ -45,22 +49,35 @@ def measure(run, recipe, args):
     common = dict(stream=args.stream, out_root=out_root, liberty=run.library, recipe=recipe,
                   cache=True, progress=lambda m: say(f"  {m}"))
     if run.scope == "registered":
-        folder = Path(args.synth_dir).parent / "registered_pe"
-        path, top, signed = write_registered(unit, params, out_dir=folder)
-        fmt = streams.operand_format(unit, params)
-        if fmt.kind != "int":
-            # synth_verilog drives integer operands: the PE's own stream (the same patterns as
-            # its lone run's) goes in as a trace of the patterns read as int16 values
-            a, b = streams.make_stream(args.stream, fmt, args.vectors + 1)
-            trace = folder / f"{args.stream}_{fmt.label}_{args.vectors + 1}.npz"
-            np.savez(trace, a=signed16(a), b=signed16(b))
-            common["stream"], signed = f"trace:{trace}", True
-        rec = synth_verilog(path, top=top, operands=["a", "b"], signed=signed,
-                            vectors=args.vectors, **common)
+        # the PE's own stream (tools/registered_pe.py: float patterns go in as a trace)
+        rec = registered_pe.measure(unit, params, vectors=args.vectors,
+                                    folder=Path(args.synth_dir).parent / "registered_pe", **common)
     else:
         vectors = args.array_vectors if run.scope == "array" else args.vectors
         rec = synth_unit(unit, params, vectors=vectors, **common)
     return rec, out_root / rec["liberty"]["name"] / (rec["module"] + suffix)
+
+
+def added_run(folder, args):
+    """(run name, state entry) of a result folder measured outside the study (``--add``).
+
+    Raises
+    ------
+    ParameterError
+        For a folder without result.json, a run that is not the study's (approxmac.p1.
+        run_of_record) or one of another stream or vector count than the study's."""
+    path = Path(folder) / "result.json"
+    if not path.is_file():
+        raise ParameterError(f"--add: no result.json in {folder}")
+    rec = json.loads(path.read_text())
+    run = p1.run_of_record(rec)
+    vectors = args.array_vectors if run.scope == "array" else args.vectors
+    if (rec["stream"], rec["vectors"]) != (args.stream, vectors):
+        raise ParameterError(f"--add {folder}: measured on {rec['stream']} with "
+                             f"{rec['vectors']} {'cycles' if run.scope == 'array' else 'vectors'}; "
+                             f"the study uses {args.stream} with {vectors} (--stream, "
+                             f"{'--array-vectors' if run.scope == 'array' else '--vectors'})")
+    return f"{run.key}@{rec['recipe']}", {"record": rec, "folder": str(folder)}
 
 
 def flop_split(folder, run):
@@ -91,11 +108,6 @@ def mac_split(folder, run):
             "clock_pj": round(sum(v for k, v in b["by_part"].items() if k.endswith(":clock")), 6),
             "control_pj": round(get("control") + get("mixed"), 6),
             "flops": b["flops_per_part"]}
-
-
-def signed16(patterns):
-    v = np.asarray(patterns, dtype=np.int64)
-    return np.where(v >= 1 << 15, v - (1 << 16), v)
 
 
 def overflow_section(trace, pairs):
@@ -248,6 +260,9 @@ def main(argv=None):
     ap.add_argument("--accuracy", default="build/report/accuracy.json",
                     help="approxmac accuracy's output: the whole-network accumulator bound")
     ap.add_argument("--synth-dir", default="build/p1/synth")
+    ap.add_argument("--add", action="append", default=[], metavar="FOLDER",
+                    help="enter a finished result folder of `approxmac synth` (a study PE or its "
+                         "4 × 4 array, same stream and vector count) as a run; repeatable")
     ap.add_argument("--dry-run", action="store_true", help="print the plan only")
     ap.add_argument("--no-run", action="store_true",
                     help="measure nothing: rewrite the outputs from p1_study.json's runs")
@@ -287,6 +302,10 @@ def main(argv=None):
         sys.argv[1:] if argv is None else argv)
     meta["commands"] = [c for c in meta.get("commands", []) if c != command] + [command]
     failures = []
+    for folder in args.add:
+        name, entry = added_run(folder, args)
+        state["runs"][name] = entry
+        say(f"added {name} from {folder}: {entry['record']['energy_pj_per_op']:.4f} pJ/op")
 
     def assemble():
         measured = p1.merge_recipes({k: v["record"] for k, v in state["runs"].items()})
@@ -331,14 +350,14 @@ def main(argv=None):
     data["breakdowns"] = []
     for k in dict.fromkeys(wanted):
         folder = Path(state["runs"][f"{k}@{measured[k]['recipe']}"]["folder"])
-        if folder.is_dir():
+        if (folder / "netlist.json").is_file():
             data["breakdowns"].append(dict(flop_split(folder, p1.parse_key(k)), key=k))
     data["splits"] = []
     for k in measured:
         run = p1.parse_key(k)
         if run.scope == "lone" and run.pipeline == 1 and not run.gate_zero:
             folder = Path(state["runs"][f"{k}@{measured[k]['recipe']}"]["folder"])
-            if folder.is_dir():
+            if (folder / "netlist.json").is_file():
                 data["splits"].append(mac_split(folder, run))
     order = ("bf16", "mitch_bf16", "mitch_int16", "int16")
     data["splits"].sort(key=lambda s: (s["library"], order.index(s["pe"]), -(s["acc_width"] or 0)))

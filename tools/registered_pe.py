@@ -9,14 +9,21 @@ by the cost flow's user-Verilog path (synth.flow.synth_verilog, same stream and 
 Writes build/registered_pe/<module>_reg.v and prints the flow's result record. The lone unit's
 own record has ideal input ports (no flip-flop, no clock pin behind a and b); an array PE pays
 for the registers that feed it, so this is the lone-PE figure an array is compared with.
+
+The operands are the PE's own stream, the same patterns as its lone run (and its array's):
+synth_verilog drives integer operands, so a float PE's bf16 patterns go in as a trace
+(``trace:FILE`` next to the Verilog) of the patterns read as int16 values. (Before, a float PE
+got the integer cnn stream's values as bf16 patterns: tiny numbers, a wrong and cheap stream.)
 """
 import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 from amaranth.back.verilog import convert
 
 from hdl.catalogue import get_unit
+from synth import streams
 from synth.flow import synth_verilog
 
 WRAPPER = """
@@ -49,6 +56,38 @@ def write_registered(unit_name, params, out_dir="build/registered_pe"):
     return out, top, signed
 
 
+def signed16(patterns):
+    """16-bit patterns as the int16 values of the same bits."""
+    v = np.asarray(patterns, dtype=np.int64)
+    return np.where(v >= 1 << 15, v - (1 << 16), v)
+
+
+def pe_stream(unit_name, params, stream, vectors, folder, seed=2022):
+    """(stream, signed) for synth_verilog that drive the registered PE with the PE's own
+    operand patterns (streams.make_stream in its format, ``vectors`` + 1 of them as the flow
+    draws them): the stream itself for integer PEs, a trace of the bf16 patterns read as int16
+    values (signed) for float PEs."""
+    fmt = streams.operand_format(unit_name, params)
+    signed = unit_name in ("int_mac", "mitch_mac") and params.get("signed", "exact") != "none"
+    if fmt.kind == "int":
+        return stream, signed
+    a, b = streams.make_stream(stream, fmt, vectors + 1, seed=seed)
+    trace = Path(folder) / f"{stream.replace(':', '_').replace('/', '_')}_{fmt.label}_{seed}_{vectors + 1}.npz"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(trace, a=signed16(a), b=signed16(b))
+    return f"trace:{trace}", True
+
+
+def measure(unit_name, params, *, stream="cnn", vectors=2000, folder="build/registered_pe",
+            **flow_args):
+    """The flow's record of the registered PE on the PE's own stream (pe_stream)."""
+    path, top, _ = write_registered(unit_name, params, out_dir=folder)
+    drive, signed = pe_stream(unit_name, params, stream, vectors, folder,
+                              seed=flow_args.get("seed", 2022))
+    return synth_verilog(path, top=top, operands=["a", "b"], signed=signed, stream=drive,
+                         vectors=vectors, **flow_args)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("unit")
@@ -62,11 +101,10 @@ def main(argv=None):
     params = {}
     for kv in args.params:
         k, v = kv.split("=")
-        params[k] = int(v) if v.lstrip("-").isdigit() else v
-    path, top, signed = write_registered(args.unit, params)
-    record = synth_verilog(path, top=top, operands=["a", "b"], signed=signed, stream=args.stream,
-                           vectors=args.vectors, clock_ns=args.clock_ns, out_root=args.output,
-                           cache=False, recipe=args.recipe)
+        params[k] = int(v) if v.lstrip("-").isdigit() else \
+            {"True": True, "False": False}.get(v, v)
+    record = measure(args.unit, params, stream=args.stream, vectors=args.vectors,
+                     clock_ns=args.clock_ns, out_root=args.output, cache=False, recipe=args.recipe)
     print(json.dumps(record, indent=2, sort_keys=True))
 
 

@@ -11,7 +11,9 @@ and each path class). ``--driven`` also times the unit with every data input dri
 DFFPOSX1 Q pin (``driven_delay_ns``): a unit inside a design is fed by flip-flops, while the
 flow's ideal input ports have no drive delay. ``--hier`` maps each module separately and flattens
 afterwards (synth.ys with ``synth`` instead of ``synth -flatten``; writes build/sta/<module>--hier/),
-so every PE of an array gets the lone PE's mapping. ``--recipe R`` maps with synth.flow.RECIPES[R]
+so every module (an array's PEs and their multipliers and adders) is mapped alone. ``--pe-macro``
+maps each PE of an array alone, flattened inside like the lone MAC, and flattens the array
+afterwards (writes build/sta/<module>--pe-macro/). ``--recipe R`` maps with synth.flow.RECIPES[R]
 (default ``abc``; writes build/sta/<module>--<R>/).
 """
 import json
@@ -39,9 +41,10 @@ puts "worst_slack_ns [worst_slack -max]"
 
 
 def sta_only(unit_name, params, root="build/sta", driven=False, hier=False,
-             recipe=flow.DEFAULT_RECIPE):
+             recipe=flow.DEFAULT_RECIPE, pe_macro=False):
     comp = get_unit(unit_name).build(**params)
-    suffix = ("--hier" if hier else "") + ("" if recipe == flow.DEFAULT_RECIPE else f"--{recipe}")
+    suffix = ("--hier" if hier else "") + ("--pe-macro" if pe_macro else "") + \
+        ("" if recipe == flow.DEFAULT_RECIPE else f"--{recipe}")
     work = Path(root) / (comp.name + suffix)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -57,6 +60,16 @@ def sta_only(unit_name, params, root="build/sta", driven=False, hier=False,
         assert ys.count("synth -flatten\n") == 1 and ys.count("opt_clean -purge\n") == 1
         ys = ys.replace("synth -flatten\n", "synth\n")
         (work / "synth.ys").write_text(ys.replace("opt_clean -purge\n", "flatten\nopt_clean -purge\n"))
+    if pe_macro:
+        # Map every PE of an array on its own, flattened inside as the lone MAC is (the same
+        # netlist as the lone PE's), then flatten the array: the PE as a hard macro.
+        ys = (work / "synth.ys").read_text()
+        assert ys.count("synth -flatten\n") == 1 and ys.count("opt_clean -purge\n") == 1
+        pes = " ".join(f"{comp.name}.pe_{i}_{j}" for i in range(comp.rows) for j in range(comp.cols))
+        ys = ys.replace("synth -flatten\n",
+                        f"setattr -mod -set keep_hierarchy 1 {pes}\nsynth -flatten\n")
+        (work / "synth.ys").write_text(ys.replace(
+            "opt_clean -purge\n", "setattr -mod -unset keep_hierarchy *\nflatten\nopt_clean -purge\n"))
     area = flow.run_yosys(work)
     slack, timing, _, _ = flow.run_sta(work, top=comp.name, clock_ns=1000.0, clock_port="clk",
                                        power=False)
@@ -80,9 +93,11 @@ if __name__ == "__main__":
         at = argv.index("--recipe")
         recipe = argv[at + 1]
         del argv[at:at + 2]
-    args = [a for a in argv if a not in ("--driven", "--hier")]
+    args = [a for a in argv if a not in ("--driven", "--hier", "--pe-macro")]
     params = {}
     for kv in args[1:]:
         k, v = kv.split("=")
-        params[k] = int(v) if v.lstrip("-").isdigit() else v
-    sta_only(args[0], params, driven="--driven" in argv, hier="--hier" in argv, recipe=recipe)
+        params[k] = int(v) if v.lstrip("-").isdigit() else \
+            {"True": True, "False": False}.get(v, v)
+    sta_only(args[0], params, driven="--driven" in argv, hier="--hier" in argv, recipe=recipe,
+             pe_macro="--pe-macro" in argv)
