@@ -298,8 +298,9 @@ def test_gate_level_cv_array_computes_matmul_cv(tmp_path):
     lead = int(np.argmax(hexes["valid"]))
     assert lead == 2 and list(hexes["kappa_load"][:3]) == [1, 1, 0]
     signed = lambda x, bits: np.where(x >= 1 << (bits - 1), x - (1 << bits), x)   # noqa: E731
-    kappa = signed(hexes["kappa"][:2], 20)
-    assert (kappa != 0).all()
+    kw = cv_widths("mitch_mac", **pe)[1]
+    kappa = signed(hexes["kappa"][:2], kw)          # m 2^E + e port values
+    assert kw == 13 and (kappa != 0).all()
     A = np.stack([signed((hexes["a"][lead:lead + 64] >> (4 * i)) & 15, 4) for i in range(2)])
     B = np.stack([signed((hexes["b"][lead:lead + 64] >> (4 * j)) & 15, 4) for j in range(2)], axis=1)
     want = matmul_cv(A, B, kappa, pe="mitch_mac", **pe) & 0xFFFF
