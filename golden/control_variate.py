@@ -80,7 +80,8 @@ yhat_j = g_j ytilde_j - kappa_j S: the plain variate has g = 1, the scales kappa
 * Integer units (N-bit operands, exact integer accumulators). S = sum_k a_k exactly (an integer).
   kappa and g are signed fixed-point integers kq = round_half_even(kappa 2^F),
   gq = round_half_even(g 2^F), F = ``KAPPA_FRAC_BITS`` fractional bits (``quantize_kappa``,
-  ``quantize_scale``). The correction, exact
+  ``quantize_scale``); with ``sig_bits`` M, kappa is first rounded to M significant bits,
+  kq = m 2^e (the systolic array's kappa port, golden.systolic.kappa_port). The correction, exact
   integer arithmetic: yhat = (gq ytilde - kq S + 2^(F-1)) >> F (arithmetic shift: the value
   divided by 2^F, rounded half up once) (``correct_int``).
   The result is an integer accumulator value; dequantization follows as without the correction.
