@@ -109,8 +109,8 @@ def match(records, key):
 def points(rows, records):
     """[{entry, energy, top1, ci, rec}] for every accuracy row with an array cost record."""
     pts = []
-    streams = {(r.get("stream"), r.get("recipe"), r.get("vectors"), r.get("liberty", {}).get("name"))
-               for r in records}
+    streams = {(r.get("stream"), r.get("recipe"), r.get("vectors"),
+                (r.get("liberty") or {}).get("name")) for r in records}
     if len(streams) > 1:
         raise ParameterError(f"the cost records differ in (stream, recipe, vectors, liberty): "
                              f"{sorted(map(str, streams))}")
