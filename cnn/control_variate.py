@@ -14,6 +14,11 @@ MatMul batch matrix; nodes kept exact are not touched) with golden.control_varia
     cscale   yhat_j = g_j ytilde_j              channel_scale (per filter, no variate)
     lscale   yhat = g ytilde                    layer_scale (one constant per node)
 
+A variate method may carry ``_kM`` (``cvs_k8``; integer units only): kappa rounded to M
+significant bits (a signed M-bit significand and a shift, golden quantize_kappa(sig_bits=M)),
+what the systolic array's kappa port (golden.systolic.kappa_port, default M = 8) holds; such an
+entry is also paired with the same method at full fixed-point precision (``vs_full_kappa``).
+
 S = sum_k A[m, k] per output row m: the exact integer sum (integer units), or R(exact sum) of
 the bf16 activation values (float units): golden.control_variate's variate_int / variate_float.
 
@@ -34,6 +39,7 @@ constants are computed once and the corrector applies them on every later run.
 
 import hashlib
 import json
+import re
 import sys
 import time
 
@@ -54,13 +60,31 @@ SEED = 2026
 
 def split_entry(entry):
     """(base entry, method or None): ``mitch_bf16_w3_trunc+cv`` -> (``mitch_bf16_w3_trunc``,
-    ``cv``); ParameterError for an unknown base."""
+    ``cv``), ``mitch_int16_w3_trunc_c1+cvs_k8`` -> (..., ``cvs_k8``); ParameterError for an
+    unknown base."""
     base, plus, last = entry.rpartition("+")
-    if plus and last in METHODS:
+    if plus and (last in METHODS or re.fullmatch(r"[a-z]+_k\d+", last)):
+        parse_method(last)
         parse_entry(base)
         return base, last
     parse_entry(entry)
     return entry, None
+
+
+def parse_method(method):
+    """(method, kappa significand bits or None): ``cvs_k8`` -> (``cvs``, 8)."""
+    m = re.fullmatch(r"([a-z]+)_k(\d+)", method)
+    if m is None:
+        if method not in METHODS:
+            raise ParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+        return method, None
+    name, bits = m.group(1), int(m.group(2))
+    if name not in VARIATES:
+        raise ParameterError(f"_k{bits} rounds a variate's kappa: the method must be one of "
+                             f"{', '.join(VARIATES)}; got {name!r}")
+    if not 2 <= bits <= 62:
+        raise ParameterError(f"kappa significand bits must be in 2..62; got {bits}")
+    return name, bits
 
 
 def variate(a, mult):
@@ -87,6 +111,7 @@ class Corrector:
     mult : cnn.mults.Mult
         The session's multiplier (bf16 or integer kind).
     method : {'cv', 'cvu', 'cvls', 'cvs', 'cscale', 'lscale'}
+        optionally with ``_kM`` for a variate (``parse_method``): kappa to M significant bits.
     samples : int
         Activation operands per product kept for the analytic kappa.
     seed : int
@@ -99,10 +124,12 @@ class Corrector:
     """
 
     def __init__(self, mult, method, samples=ANALYTIC_SAMPLES, seed=SEED):
-        if method not in METHODS:
-            raise ParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+        method, self.sig_bits = parse_method(method)
         if mult.kind not in ("float", "int"):
             raise ParameterError(f"{method} corrects an approximate multiplier; got {mult.name}")
+        if self.sig_bits is not None and mult.kind != "int":
+            raise ParameterError(f"_k{self.sig_bits} is for integer units ({mult.name}'s kappa is "
+                                 f"bf16: 8 significant bits)")
         self.mult, self.method, self.samples = mult, method, samples
         self.rng = np.random.default_rng(seed)
         self.params, self._stats = {}, {}
@@ -172,7 +199,7 @@ class Corrector:
                 g = cv.channel_scale(sums)
             else:
                 g = np.full(c, cv.layer_scale_from_sums(*st["layer"]))
-        return (cv.quantize_kappa(kappa, kind),
+        return (cv.quantize_kappa(kappa, kind, sig_bits=self.sig_bits),
                 None if g is None else cv.quantize_scale(g, kind))
 
     # ------------------------------------------------------------ applying
@@ -210,7 +237,9 @@ def subset(n_total, n):
 def evaluate(model_path, dataset, entries, n_test=None, n_calib=256, batch=250, log=print):
     """Every entry on the test subset against onnxruntime's FP32 logits (cnn.stats.compare),
     and a corrected entry also against its uncorrected multiplier when that ran before it in
-    ``entries`` (``vs_uncorrected``: exact McNemar, b = right only corrected).
+    ``entries`` (``vs_uncorrected``: exact McNemar, b = right only corrected). Each row keeps
+    ``correct``, one '0' / '1' per test image of the subset, so that any two entries of the
+    same run can be paired afterwards.
 
     The test subset is every (N_test // n_test)-th test image, the calibration set every
     (N_train // n_calib)-th training image (activation scales of the integer units and the
@@ -239,12 +268,17 @@ def evaluate(model_path, dataset, entries, n_test=None, n_calib=256, batch=250, 
         logits = sess.predict(x, batch)
         row = {"entry": e, **stats.compare(logits, ref, y), "seconds": round(time.time() - t0, 1)}
         right[e] = logits.argmax(1) == y
+        # per test image, in subset order: lets any two entries be paired later (cnn.cv_pareto)
+        row["correct"] = "".join("1" if v else "0" for v in right[e])
         base, method = split_entry(e)
         # paired tests: against the same multiplier uncorrected, and (for the variates) against
         # its per-layer scale, the simplest alternative; b right only with e, c only with the other
         pairs = {"vs_uncorrected": base} if method else {}
-        if method in VARIATES:
+        name, bits = parse_method(method) if method else (None, None)
+        if name in VARIATES:
             pairs["vs_lscale"] = f"{base}+lscale"
+        if bits is not None:
+            pairs["vs_full_kappa"] = f"{base}+{name}"
         for key, other in pairs.items():
             if other in right:
                 bb = int((right[e] & ~right[other]).sum())
@@ -266,7 +300,7 @@ def format_row(r):
             f"  agree {100 * r['agreement']:6.2f} %  |dlogit| {r['mean_abs_logit_error']:.4f}"
             f"  {r['seconds']} s" + "".join(
                 f"  {k[3:]} b/c {r[k]['discordant']} p {r[k]['mcnemar_p']:.3g}"
-                for k in ("vs_uncorrected", "vs_lscale") if k in r))
+                for k in ("vs_uncorrected", "vs_lscale", "vs_full_kappa") if k in r))
 
 
 def markdown_table(result):
@@ -276,8 +310,9 @@ def markdown_table(result):
              f"({result['calib_subset']}); FP32 (onnxruntime) top-1 "
              f"{100 * result['fp32_top1']:.2f} %", "",
              "| entry | top-1 % | 95 % CI (Wilson) | vs FP32: b / c | McNemar p | agreement % "
-             "| mean abs logit err | vs uncorrected: b / c | McNemar p | vs lscale: b / c | McNemar p |",
-             "|---|---:|---|---|---:|---:|---:|---|---:|---|---:|"]
+             "| mean abs logit err | vs uncorrected: b / c | McNemar p | vs lscale: b / c | McNemar p "
+             "| vs full-precision kappa: b / c | McNemar p |",
+             "|---|---:|---|---|---:|---:|---:|---|---:|---|---:|---|---:|"]
     for r in result["results"]:
         lo, hi = r["top1_ci"]
         lines.append(f"| {r['entry']} | {100 * r['top1']:.2f} | [{100 * lo:.1f}, {100 * hi:.1f}] "
@@ -285,7 +320,7 @@ def markdown_table(result):
                      f"| {100 * r['agreement']:.2f} | {r['mean_abs_logit_error']:.4f} |"
                      + "".join(f" {v['discordant'][0]} / {v['discordant'][1]} | {v['mcnemar_p']:.3g} |"
                                if (v := r.get(k)) else "  | |"
-                               for k in ("vs_uncorrected", "vs_lscale")))
+                               for k in ("vs_uncorrected", "vs_lscale", "vs_full_kappa")))
     return "\n".join(lines) + "\n"
 
 

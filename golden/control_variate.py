@@ -80,7 +80,8 @@ yhat_j = g_j ytilde_j - kappa_j S: the plain variate has g = 1, the scales kappa
 * Integer units (N-bit operands, exact integer accumulators). S = sum_k a_k exactly (an integer).
   kappa and g are signed fixed-point integers kq = round_half_even(kappa 2^F),
   gq = round_half_even(g 2^F), F = ``KAPPA_FRAC_BITS`` fractional bits (``quantize_kappa``,
-  ``quantize_scale``). The correction, exact
+  ``quantize_scale``); with ``sig_bits`` M, kappa is first rounded to M significant bits,
+  kq = m 2^e (the systolic array's kappa port, golden.systolic.kappa_port). The correction, exact
   integer arithmetic: yhat = (gq ytilde - kq S + 2^(F-1)) >> F (arithmetic shift: the value
   divided by 2^F, rounded half up once) (``correct_int``).
   The result is an integer accumulator value; dequantization follows as without the correction.
@@ -202,17 +203,22 @@ def fp32_to_bf16(x):
     return np.where(FP32.is_nan(x.astype(np.uint32)), 0x7FC0, r).astype(np.uint16)
 
 
-def quantize_kappa(kappa, kind, frac_bits=KAPPA_FRAC_BITS, width=None):
+def quantize_kappa(kappa, kind, frac_bits=KAPPA_FRAC_BITS, sig_bits=None):
     """The constant the datapath holds: bf16 values as float32 (kind 'float', nearest even,
-    ``round_bf16``) or the fixed-point integers kq = round_half_even(kappa 2^frac_bits)
-    (kind 'int', int64).
+    ``round_bf16``) or the fixed-point integers kq ~ kappa 2^frac_bits (kind 'int', int64).
+
+    Integer kind: kq = round_half_even(kappa 2^frac_bits); with ``sig_bits`` M, kappa is rounded
+    once to a signed M-bit significand and a shift, kq = m 2^e with |m| <= 2^(M-1) - 1 and the
+    smallest e >= 0 (m = round_half_even(kappa 2^(frac_bits - e)); a |m| that rounds up to
+    2^(M-1) becomes 2^(M-2) with e + 1): below 2^(M-1) kq is the plain fixed-point value, above
+    it keeps M - 1 magnitude bits (relative error <= 2^-(M-1)). That is what a kappa port of M
+    significand and E shift bits holds (golden.systolic.kappa_port: e must also fit E bits).
 
     Raises
     ------
     ParameterError
         for an unknown kind, a kappa that is not finite or beyond the bf16 range (float),
-        frac_bits outside 0..30, or (``width`` given, int) a kq that does not fit a signed
-        ``width``-bit port.
+        frac_bits outside 0..30, sig_bits outside 2..62, or a kq of 62 bits or more.
     """
     kappa = np.asarray(kappa, dtype=np.float64)
     if kind not in ("float", "int"):
@@ -226,18 +232,21 @@ def quantize_kappa(kappa, kind, frac_bits=KAPPA_FRAC_BITS, width=None):
                                  f"(the kappa port holds bf16 values)")
         return kb.astype(np.float32)
     check_int("frac_bits", frac_bits, 0, 30)
-    kq = np.rint(np.ldexp(kappa, frac_bits))
+    v = np.ldexp(kappa, frac_bits)                      # exact
+    if sig_bits is None:
+        kq = np.rint(v)
+    else:
+        check_int("sig_bits", sig_bits, 2, 62)
+        _, x = np.frexp(v)                              # |v| < 2^x
+        e = np.maximum(x.astype(np.int64) - (sig_bits - 1), 0)
+        m = np.rint(np.ldexp(v, -e))                    # exact scaling, one rounding
+        up = np.abs(m) >= 2.0 ** (sig_bits - 1)         # rounded up to 2^(M-1)
+        m, e = np.where(up, m / 2, m), np.where(up, e + 1, e)
+        kq = np.ldexp(m, e)
     if np.abs(kq).max(initial=0) >= 2.0 ** 62:
         raise ParameterError(f"kappa {np.abs(kappa).max():g} does not fit 62 bits with "
                              f"{frac_bits} fractional bits")
-    kq = kq.astype(np.int64)
-    if width is not None:
-        check_int("width", width, 2, 63)
-        lim = 1 << (width - 1)
-        if kq.size and (kq.min() < -lim or kq.max() >= lim):
-            raise ParameterError(f"kappa needs {int(np.abs(kq).max()).bit_length() + 1} bits "
-                                 f"(signed, {frac_bits} fractional); the kappa port has {width}")
-    return kq
+    return kq.astype(np.int64)
 
 
 def quantize_scale(g, kind, frac_bits=KAPPA_FRAC_BITS):

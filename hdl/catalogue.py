@@ -111,8 +111,10 @@ UNITS = {u.name: u for u in [
           Param("gate_zero", bool, None, "PE skips zero products"),
           Param("cv", bool, False, "control-variate correction: a variate accumulator per row, "
                 "a kappa per column, yhat = y - kappa S once per output at the drain"),
-          Param("kappa_width", int, None, "kappa bits with cv (float PEs: 16, bf16; integer PEs: "
-                "default N + 16, 16 fractional)"))),
+          Param("kappa_width", int, None, "kappa port bits with cv (float PEs: 16, bf16; integer "
+                "PEs: significand M + shift E bits, default 8 + E; kq = m 2^e, 16 fractional)"),
+          Param("kappa_exp_width", int, None, "kappa shift bits E with cv, integer PEs (0..5, "
+                "default 5)"))),
     Unit("systolic_ws", "R x C weight-stationary systolic array, C = P + A @ B (B preloaded)",
          "systolic_ws:WeightStationaryArray",
          (Param("rows", int, 4, "array rows R = K of one pass (1..16)"),

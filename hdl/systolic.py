@@ -50,12 +50,15 @@ Control variate (``cv=True``; issue #12, golden.control_variate, golden.systolic
                  k order (fp32_add from +0), bf16(S) nearest even; kappa bf16
     integer PEs  correct = C + ((2^(F-1) - kappa S) >> F) mod 2^Wacc (= correct_int: round half
                  up of C - kappa S / 2^F, F = KAPPA_FRAC_BITS = 16); S = sum mod 2^Ws,
-                 Ws = acc_width - N, exact while K <= 2^(acc_width - 2N); kappa a signed
-                 fixed-point integer of kappa_width bits (default N + F)
+                 Ws = acc_width - N, exact while K <= 2^(acc_width - 2N); kappa the
+                 fixed-point integer kq = m 2^e of a port value m 2^E + e (m: signed M-bit
+                 significand, e: E-bit shift; golden.systolic.kappa_port; default M = 8,
+                 E = 5: kappa to 8 significant bits, golden quantize_kappa(sig_bits=M))
 
 Extra ports
 
-    kappa       in   Wk       a kappa value (bf16 pattern, Wk = 16; or kq, Wk = kappa_width)
+    kappa       in   Wk       a kappa value: bf16 pattern (Wk = 16), or m 2^E + e
+                              (Wk = kappa_width = M + E: m in the high M bits, e the low E)
     kappa_col   in   max(1, ceil(log2 C))   the column it is for
     kappa_load  in   1        write kappa into column kappa_col's register this cycle
 
@@ -63,8 +66,10 @@ Hardware: row i has one variate accumulator next to PE (i, 0), driven by that PE
 and operand (through the PE's extra register stages, so it finishes with the PE: same tile
 protocol, cleared by a tile's first step), an fp32 adder (float) or a Ws-bit adder (integer);
 it is captured (float: rounded to bf16) and shifted south with column 0's shadow registers.
-At the south edge each column has one correction unit (a bf16_mul and an fp32_add, or a
-Wk x Ws multiplier and an adder) between the last shadow row and an output register: each
+At the south edge each column has one correction unit (a bf16_mul and an fp32_add, or an
+M x Ws multiplier, an E-stage left shifter of its low F + Wacc bits and an adder: the shifted
+product's bits F.. are the rounded correction) between the last shadow row and an output
+register: each
 output is corrected once, as it leaves; the PEs are unchanged. Latency one cycle more
 (``latency()`` = R + C + PE latency); the spacing rule is unchanged.
 
@@ -126,13 +131,16 @@ class SystolicArray(wiring.Component):
     cv : bool
         Add the control-variate correction (see "Control variate" in the module docstring).
     kappa_width : int or None
-        Bits of each kappa value (cv only): 16 (bf16) for float PEs; for integer PEs 2..62 - Ws,
-        default N + KAPPA_FRAC_BITS (golden.systolic.cv_widths).
+        Bits of each kappa port value (cv only): 16 (bf16) for float PEs; for integer PEs
+        M + E (significand M bits, 2..64 - 2^E - Ws), default 8 + E (golden.systolic.cv_widths).
+    kappa_exp_width : int or None
+        (cv, integer PEs) E, the bits of a kappa value's shift field, 0..5; default 5 (fewer when
+        S is wider than 24 bits). E = 0: kappa is a plain M-bit fixed-point integer.
 
     Attributes
     ----------
-    kappa_width, s_width : int
-        (cv only) bits of a kappa value and of the variate S.
+    kappa_width, kappa_exp_width, s_width : int
+        (cv only) bits of a kappa value, of its shift field and of the variate S.
 
     Raises
     ------
@@ -141,7 +149,8 @@ class SystolicArray(wiring.Component):
         correction, or a kappa_width out of range.
     """
 
-    def __init__(self, *, rows=4, cols=4, pe="int_mac", cv=False, kappa_width=None, **pe_params):
+    def __init__(self, *, rows=4, cols=4, pe="int_mac", cv=False, kappa_width=None,
+                 kappa_exp_width=None, **pe_params):
         try:
             check_int("rows", rows, 1, 16)
             check_int("cols", cols, 1, 16)
@@ -152,10 +161,11 @@ class SystolicArray(wiring.Component):
             prototype = self.pe_unit.build(**pe_params)
             if cv:
                 arith = {k: v for k, v in pe_params.items() if k not in ("pipeline", "gate_zero")}
-                self.cv_kind, self.kappa_width, self.s_width = cv_widths(pe, kappa_width, **arith)
-            elif kappa_width is not None:
-                raise ParameterError("kappa_width is a parameter of the control variate: it "
-                                     "needs cv=True")
+                self.cv_kind, self.kappa_width, self.s_width, self.kappa_exp_width = cv_widths(
+                    pe, kappa_width, kappa_exp_width, **arith)
+            elif kappa_width is not None or kappa_exp_width is not None:
+                raise ParameterError("kappa_width and kappa_exp_width are parameters of the "
+                                     "control variate: they need cv=True")
         except ParameterError:
             self._MustUse__silence = True
             raise
@@ -168,7 +178,9 @@ class SystolicArray(wiring.Component):
         self.pe_name = prototype.name
         suffix = ""
         if cv:
-            suffix = "_cv" if kappa_width is None else f"_cv_k{self.kappa_width}"
+            suffix = "_cv"
+            if kappa_width is not None or kappa_exp_width is not None:
+                suffix += f"_k{self.kappa_width}e{self.kappa_exp_width}"
         self.name = module_name(rows, cols, prototype.name, suffix)
         ports = {
             "a": In(data.ArrayLayout(self.a_width, rows)),
@@ -338,9 +350,16 @@ class SystolicArray(wiring.Component):
             m.d.comb += [mul.a.eq(kappa), mul.b.eq(s),
                          add.x.eq(y), add.y.eq(mul.p ^ 0x8000_0000)]
             return add.s
-        # y + ((2^(F-1) - kq S) >> F) mod 2^Wacc: correct_int's value, the 2^F y term left out.
-        f = KAPPA_FRAC_BITS
-        correction = (Const(1 << (f - 1)) - kappa.as_signed() * s.as_signed()) >> f
+        # y + ((2^(F-1) - kq S) >> F) mod 2^Wacc: correct_int's value, the 2^F y term left out;
+        # kq S = (m S) << e, and only its low F + Wacc bits reach the result (>> F is wiring).
+        f, e_bits, keep = KAPPA_FRAC_BITS, self.kappa_exp_width, KAPPA_FRAC_BITS + self.acc_width
+        sig = kappa[e_bits:].as_signed()
+        product = sig * s.as_signed()
+        if e_bits:
+            product = product << kappa[:e_bits]
+        low = Signal(keep, name=f"cv_prod_{j}")
+        m.d.comb += low.eq(product)              # mod 2^(F + Wacc)
+        correction = (Const(1 << (f - 1), keep) - low)[f:keep]
         return (y + correction)[:self.acc_width]
 
 

@@ -54,7 +54,8 @@ def _random_operands(rng, shape, pe, pe_params, special_fraction):
     return rng.integers(lo, hi, shape, endpoint=True)
 
 
-def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
+def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None,
+          kappa_exp_width=None):
     """Per-cycle input arrays and the expected (edge, row of C) list of a schedule
     (``pe_params`` may hold the PE's ``pipeline``: its rows come one cycle later)."""
     pe_params = dict(pe_params)
@@ -128,8 +129,9 @@ def build(schedule, *, rows, cols, pe, pe_params, cv=False, kappa_width=None):
                 k = held[edge]
                 key = tuple(int(v) for v in k)
                 if key not in per_row:
-                    per_row[key] = matmul_cv(A, B, np.asarray(k, dtype=kappa_dtype(pe)), pe=pe,
-                                             kappa_width=kappa_width, **pe_params).astype(np.int64)
+                    per_row[key] = matmul_cv(
+                        A, B, np.asarray(k, dtype=kappa_dtype(pe)), pe=pe, kappa_width=kappa_width,
+                        kappa_exp_width=kappa_exp_width, **pe_params).astype(np.int64)
                 expected.append((edge, per_row[key][rows - 1 - m]))
             else:
                 expected.append((edge, c[rows - 1 - m]))
@@ -148,17 +150,22 @@ def kappa_dtype(pe):
     return np.uint16 if pe in FLOAT_PES else np.int64
 
 
-def random_kappa(rng, cols, pe, pe_params, kappa_width=None):
+def random_kappa(rng, cols, pe, pe_params, kappa_width=None, kappa_exp_width=None):
     """kappa port values: bf16 patterns of moderate magnitude (and a zero) for float PEs,
-    random kappa_width-bit signed integers (with the extremes) for integer PEs."""
+    random kappa_width-bit signed integers (with the extremes; the low shift bits, when the
+    port has them, kept small half of the time so that kq S does not always wrap) for integer
+    PEs."""
     if pe in FLOAT_PES:
         k = random_operands(rng, (cols,), pe, {})
         k[rng.random(cols) < 0.1] = 0
         return k.astype(np.int64)
     arith = {k: v for k, v in pe_params.items() if k not in ("pipeline", "gate_zero")}
-    _, kw, _ = cv_widths(pe, kappa_width, **arith)
+    _, kw, _, ew = cv_widths(pe, kappa_width, kappa_exp_width, **arith)
     lo, hi = -(1 << (kw - 1)), (1 << (kw - 1)) - 1
     k = rng.integers(lo, hi, cols, endpoint=True)
+    if ew:
+        small = rng.random(cols) < 0.5
+        k[small] = (k[small] >> ew << ew) | rng.integers(0, min(8, 1 << ew), int(small.sum()))
     pick = rng.random(cols)
     k[pick < 0.15] = lo
     k[(pick >= 0.15) & (pick < 0.3)] = hi

@@ -355,7 +355,8 @@ def array_kappa(values, fmt, a, b):
     ops = (lambda x: x.astype(np.uint16)) if fmt.kind == "bf16" else \
         (lambda x: wrap_signed(x.astype(np.int64), fmt.bits))
     return port_kappa(ops(b[:streams.DOT_LENGTH]), ops(a.reshape(-1)[:4096]), pe=values["pe"],
-                      kappa_width=values.get("kappa_width"), **arith)
+                      kappa_width=values.get("kappa_width"),
+                      kappa_exp_width=values.get("kappa_exp_width"), **arith)
 
 
 def activity_tcl(nl, steps, act, first):

@@ -43,6 +43,15 @@ def test_split_entry():
         ccv.Corrector(parse_mult("bf16"), "cvx")
     with pytest.raises(ParameterError, match="approximate"):
         ccv.Corrector(parse_mult("fp32"), "cv")
+    assert ccv.split_entry("mitch_int16_w3_trunc_c1+cvs_k8") == ("mitch_int16_w3_trunc_c1",
+                                                                 "cvs_k8")
+    assert ccv.parse_method("cv_k4") == ("cv", 4) and ccv.parse_method("cvs") == ("cvs", None)
+    for bad, msg in (("lscale_k8", "rounds a variate's kappa"), ("cvs_k1", "must be in 2..62"),
+                     ("cvx_k8", "rounds a variate's kappa")):
+        with pytest.raises(ParameterError, match=msg):
+            ccv.split_entry(f"mitch_int8_w3_trunc_c1+{bad}")
+    with pytest.raises(ParameterError, match="is for integer units"):
+        ccv.Corrector(parse_mult("mitch_bf16_w3_trunc"), "cvs_k8")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +66,7 @@ def net():
 
 
 @pytest.mark.parametrize("entry", ["mitch_bf16_w2_trunc+cvs", "mitch_int8_w3_trunc_exact+cv",
-                                   "mitch_bf16_w3_trunc+lscale"])
+                                   "mitch_bf16_w3_trunc+lscale", "mitch_int8_w3_trunc_exact+cv_k3"])
 def test_hook_applies_golden_correction(net, entry):
     ex, model, xc, x, act = net
     sess = ccv.make_session(model, entry, calib=act, x_calib=xc)
@@ -80,6 +89,9 @@ def test_hook_applies_golden_correction(net, entry):
         else:
             want = cv.correct_int(y, cv.variate_int(a), kq, gq)
             np.testing.assert_array_equal(out, want)
+            if entry.endswith("_k3"):                # kq = m 2^e, |m| <= 3, some not plain
+                odd = kq // (kq & -kq)
+                assert np.abs(odd).max() <= 3 and (np.abs(kq) > 3).any()
         assert not np.array_equal(out, y)            # the correction did something
 
 
@@ -159,8 +171,8 @@ def test_tables():
     res["results"][2]["vs_uncorrected"] = {"discordant": [3, 0], "mcnemar_p": 0.25}
     md = ccv.markdown_table(res)
     assert ("| mitch_bf16_w2_trunc+cvs | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |"
-            " 3 / 0 | 0.25 |  | |") in md
-    assert "| bf16 | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |  | |  | |" in md
+            " 3 / 0 | 0.25 |  | |  | |") in md
+    assert "| bf16 | 50.00 | [40.0, 60.0] | 1 / 2 | 0.5 | 90.00 | 0.1000 |  | |  | |  | |" in md
     res["results"][2]["vs_lscale"] = {"discordant": [5, 1], "mcnemar_p": 0.21875}
     assert " 3 / 0 | 0.25 | 5 / 1 | 0.219 |" in ccv.markdown_table(res)
 
@@ -178,3 +190,13 @@ def test_evaluate_pairs_variates_with_uncorrected_and_layer_scale():
         b, c = rows[e][key]["discordant"]
         # b - c is the difference of the two entries' correct counts on the same images
         assert b - c == round(n * (rows[e]["top1"] - rows[other]["top1"]))
+
+
+def test_evaluate_pairs_rounded_kappa_with_full_precision():
+    base = "mitch_int8_w2_trunc_c1"
+    res = ccv.evaluate(MODEL, "mnist5k", [f"{base}+cvs", f"{base}+cvs_k2"], n_test=40,
+                       n_calib=16, log=lambda line: None)
+    rows = {r["entry"]: r for r in res["results"]}
+    b, c = rows[f"{base}+cvs_k2"]["vs_full_kappa"]["discordant"]
+    assert b - c == round(40 * (rows[f"{base}+cvs_k2"]["top1"] - rows[f"{base}+cvs"]["top1"]))
+    assert "vs_full_kappa" not in rows[f"{base}+cvs"]

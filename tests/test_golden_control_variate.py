@@ -137,8 +137,8 @@ def test_quantize_kappa():
     np.testing.assert_array_equal(cv.quantize_scale(k, "int"), kq)
     with pytest.raises(ParameterError, match="bf16 range"):
         cv.quantize_kappa(np.array([3.4e38]), "float")
-    with pytest.raises(ParameterError, match="port has 8"):
-        cv.quantize_kappa(np.array([0.01]), "int", frac_bits=16, width=8)
+    with pytest.raises(ParameterError, match="sig_bits must be in 2..62"):
+        cv.quantize_kappa(np.array([0.01]), "int", sig_bits=1)
     with pytest.raises(ParameterError, match="kind"):
         cv.quantize_kappa(k, "fixed")
 
