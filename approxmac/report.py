@@ -527,7 +527,9 @@ def noise_section(results):
     lines = ["## Synthesis noise (mapping recipes)", "",
              "Every unit mapped by each recipe of `synth.flow.RECIPES` (`abc`: Yosys's default "
              "ABC script; `abc-area`: area-oriented `map -a`; `abc-delay`: delay-oriented `map` "
-             "with buffering and gate sizing), each netlist timed and simulated on its own. "
+             "with buffering and gate sizing; `abc-buf`: the default script, then ABC's "
+             "buffering of high-fanout nets and gate sizing), each netlist timed and simulated "
+             "on its own. "
              f"The unit's own pick ({UNIT_RULE}) is named; pairings choose by their own rule (see "
              f"Pairings). Spread = (max − min) / min.", "",
              "| unit | stream | lowest-energy recipe | area µm² min / median / max | spread "
